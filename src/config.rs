@@ -1,0 +1,97 @@
+//! Command-line flags (raw, as clap parses them) and the validated `Config` the server runs on.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// s3core: a thread-per-core, io_uring S3-compatible object server.
+///
+/// Serves the S3 REST API (path-style) at the root and under a path prefix, from block files
+/// and metadata journals in one local data directory.
+#[derive(Debug, Parser)]
+#[command(name = "s3core", version, about, long_about = None)]
+pub struct Args {
+    /// Address to listen on. The default serves only this machine; use 0.0.0.0:39999 to
+    /// accept connections from other hosts (an explicit choice: there is no authentication).
+    /// Port 0 picks a free port, printed at start.
+    #[arg(long, default_value = "127.0.0.1:39999", env = "S3CORE_LISTEN")]
+    pub listen: SocketAddr,
+
+    /// Directory holding all data and metadata. Created if missing; an existing non-empty
+    /// directory must be an s3core data directory.
+    #[arg(long, default_value = "./data", env = "S3CORE_DATA_DIR")]
+    pub data_dir: PathBuf,
+
+    /// Number of cores (threads), each with its own runtime and listener, pinned to one CPU.
+    /// Default: all CPUs this process may use.
+    #[arg(long, env = "S3CORE_CORES")]
+    pub cores: Option<usize>,
+
+    /// Path prefix under which the API is also served (Alluxio's proxy uses /api/v1/s3).
+    /// The API is always served at the root too. An empty value serves only the root.
+    #[arg(long, default_value = "/api/v1/s3", env = "S3CORE_PATH_PREFIX")]
+    pub path_prefix: String,
+
+    /// Log level: error, warn, info, debug or trace. Logs go to standard error.
+    #[arg(long, default_value = "info", env = "S3CORE_LOG_LEVEL")]
+    pub log_level: log::LevelFilter,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub cores: usize,
+    /// Normalised: empty, or `/segment...` without a trailing slash.
+    pub path_prefix: String,
+    pub log_level: log::LevelFilter,
+}
+
+/// Most cores one process runs (one runtime, listener and shard set each).
+pub const CORES_MAX: usize = 1024;
+
+impl Config {
+    pub fn from_args(args: Args) -> Result<Config, String> {
+        let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = args.cores.unwrap_or(available);
+        if cores == 0 || cores > CORES_MAX {
+            return Err(format!("--cores must be between 1 and {CORES_MAX}, not {cores}"));
+        }
+        let prefix = args.path_prefix.trim().trim_end_matches('/').to_string();
+        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.contains(['?', '#', ' '])) {
+            return Err(format!("--path-prefix must start with / and be a plain path, not {:?}", args.path_prefix));
+        }
+        Ok(Config { listen: args.listen, data_dir: args.data_dir, cores, path_prefix: prefix, log_level: args.log_level })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<Config, String> {
+        let args = Args::try_parse_from(std::iter::once("s3core").chain(flags.iter().copied())).map_err(|e| e.to_string())?;
+        Config::from_args(args)
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:39999".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.path_prefix, "/api/v1/s3");
+        assert!(config.cores >= 1);
+    }
+
+    #[test]
+    fn validates_flags() {
+        assert_eq!(parse(&["--path-prefix", "/x/"]).unwrap().path_prefix, "/x");
+        assert_eq!(parse(&["--path-prefix", ""]).unwrap().path_prefix, "");
+        assert!(parse(&["--path-prefix", "x"]).is_err());
+        assert!(parse(&["--cores", "0"]).is_err());
+        assert!(parse(&["--listen", "nonsense"]).is_err());
+        assert_eq!(parse(&["--cores", "3"]).unwrap().cores, 3);
+    }
+}

@@ -1,0 +1,171 @@
+//! S3 errors: one enum of codes that knows its HTTP status and default message, and the only
+//! place that renders error XML.
+//!
+//! Handlers return `Result<Response, S3Error>`; internal failures are logged where they happen
+//! and become `InternalError` (or a storage code) here, never a panic.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::StatusCode;
+
+macro_rules! s3_error_codes {
+    ($($code:ident => $status:ident, $message:literal;)*) => {
+        /// Every S3 error code the server can answer with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum S3ErrorCode { $($code,)* }
+
+        impl S3ErrorCode {
+            /// The code as it appears in `<Code>`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$code => stringify!($code),)* }
+            }
+            /// The HTTP status S3 answers with.
+            pub fn status(self) -> StatusCode {
+                match self { $(Self::$code => StatusCode::$status,)* }
+            }
+            /// S3's default message for the code.
+            pub fn default_message(self) -> &'static str {
+                match self { $(Self::$code => $message,)* }
+            }
+        }
+    };
+}
+
+s3_error_codes! {
+    AccessDenied => FORBIDDEN, "Access Denied";
+    BadDigest => BAD_REQUEST, "The Content-MD5 you specified did not match what we received.";
+    BucketAlreadyExists => CONFLICT, "The requested bucket name is not available.";
+    BucketAlreadyOwnedByYou => CONFLICT, "Your previous request to create the named bucket succeeded and you already own it.";
+    BucketNotEmpty => CONFLICT, "The bucket you tried to delete is not empty";
+    EntityTooLarge => BAD_REQUEST, "Your proposed upload exceeds the maximum allowed object size.";
+    EntityTooSmall => BAD_REQUEST, "Your proposed upload is smaller than the minimum allowed object size.";
+    IncompleteBody => BAD_REQUEST, "You did not provide the number of bytes specified by the Content-Length HTTP header.";
+    InsufficientStorage => INSUFFICIENT_STORAGE, "There is not enough space left on the storage device to complete the request.";
+    InternalError => INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.";
+    InvalidArgument => BAD_REQUEST, "Invalid Argument";
+    InvalidBucketName => BAD_REQUEST, "The specified bucket is not valid.";
+    InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified is not valid.";
+    InvalidPart => BAD_REQUEST, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.";
+    InvalidPartOrder => BAD_REQUEST, "The list of parts was not in ascending order. Parts must be ordered by part number.";
+    InvalidRange => RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable";
+    InvalidRequest => BAD_REQUEST, "Invalid Request";
+    InvalidTag => BAD_REQUEST, "The tag provided was not a valid tag.";
+    InvalidURI => BAD_REQUEST, "Couldn't parse the specified URI.";
+    KeyTooLongError => BAD_REQUEST, "Your key is too long";
+    MalformedXML => BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema";
+    MetadataTooLarge => BAD_REQUEST, "Your metadata headers exceed the maximum allowed metadata size.";
+    MethodNotAllowed => METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.";
+    MissingContentLength => LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.";
+    NoSuchBucket => NOT_FOUND, "The specified bucket does not exist";
+    NoSuchKey => NOT_FOUND, "The specified key does not exist.";
+    NoSuchTagSet => NOT_FOUND, "The TagSet does not exist";
+    NoSuchUpload => NOT_FOUND, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
+    NotImplemented => NOT_IMPLEMENTED, "A header or action you provided implies functionality that is not implemented.";
+    NotModified => NOT_MODIFIED, "Not Modified";
+    PreconditionFailed => PRECONDITION_FAILED, "At least one of the preconditions you specified did not hold.";
+    RequestHeaderSectionTooLarge => REQUEST_HEADER_FIELDS_TOO_LARGE, "Your request header section exceeds the maximum allowed size.";
+    RequestTimeout => BAD_REQUEST, "Your socket connection to the server was not read from or written to within the timeout period.";
+    ServiceUnavailable => SERVICE_UNAVAILABLE, "The service is unavailable. Please retry.";
+    SlowDown => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
+}
+
+/// An S3 error answer: a code plus an optional specific message.
+#[derive(Debug, Clone)]
+pub struct S3Error {
+    pub code: S3ErrorCode,
+    pub message: Cow<'static, str>,
+}
+
+impl S3Error {
+    pub fn new(code: S3ErrorCode) -> Self {
+        S3Error { code, message: Cow::Borrowed(code.default_message()) }
+    }
+
+    pub fn with_message(code: S3ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        S3Error { code, message: message.into() }
+    }
+
+    /// Maps a storage I/O failure to the S3 answer a client can act on, logging the cause.
+    pub fn from_io(context: &str, error: &std::io::Error) -> Self {
+        let code = match error.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => S3ErrorCode::InsufficientStorage,
+            Some(libc::EROFS) | Some(libc::EIO) => S3ErrorCode::ServiceUnavailable,
+            _ => S3ErrorCode::InternalError,
+        };
+        log::error!("{context}: {error}");
+        S3Error::new(code)
+    }
+
+    /// Renders the S3 error document.
+    pub fn to_xml(&self, resource: &str, request_id: &str) -> Vec<u8> {
+        let mut xml = crate::xml::XmlWriter::with_declaration();
+        xml.open("Error");
+        xml.element("Code", self.code.as_str());
+        xml.element("Message", &self.message);
+        xml.element("Resource", resource);
+        xml.element("RequestId", request_id);
+        xml.close("Error");
+        xml.finish()
+    }
+}
+
+impl From<S3ErrorCode> for S3Error {
+    fn from(code: S3ErrorCode) -> Self {
+        S3Error::new(code)
+    }
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for S3Error {}
+
+/// Builds an `S3Error` at the call site: `s3_error!(NoSuchKey)` or
+/// `s3_error!(InvalidArgument, "max-keys must be a number")`.
+#[macro_export]
+macro_rules! s3_error {
+    ($code:ident) => {
+        $crate::error::S3Error::new($crate::error::S3ErrorCode::$code)
+    };
+    ($code:ident, $($message:tt)+) => {
+        $crate::error::S3Error::with_message($crate::error::S3ErrorCode::$code, format!($($message)+))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_know_their_status() {
+        assert_eq!(S3ErrorCode::NoSuchBucket.status(), StatusCode::NOT_FOUND);
+        assert_eq!(S3ErrorCode::BucketNotEmpty.status(), StatusCode::CONFLICT);
+        assert_eq!(S3ErrorCode::InvalidRange.status().as_u16(), 416);
+        assert_eq!(S3ErrorCode::NotImplemented.status().as_u16(), 501);
+        assert_eq!(S3ErrorCode::InsufficientStorage.status().as_u16(), 507);
+    }
+
+    #[test]
+    fn error_xml_has_every_field_escaped() {
+        let error = S3Error::with_message(S3ErrorCode::NoSuchKey, "no <key>");
+        let xml = String::from_utf8(error.to_xml("/b/a&b", "ABC")).unwrap();
+        assert_eq!(
+            xml,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>\
+             <Message>no &lt;key&gt;</Message><Resource>/b/a&amp;b</Resource>\
+             <RequestId>ABC</RequestId></Error>"
+        );
+    }
+
+    #[test]
+    fn storage_faults_map_to_retryable_codes() {
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(S3Error::from_io("test", &full).code, S3ErrorCode::InsufficientStorage);
+        let read_only = std::io::Error::from_raw_os_error(libc::EROFS);
+        assert_eq!(S3Error::from_io("test", &read_only).code, S3ErrorCode::ServiceUnavailable);
+    }
+}

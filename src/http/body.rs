@@ -1,0 +1,315 @@
+//! Streaming request bodies: the handler pulls decoded bytes in bounded pieces; nothing is
+//! ever buffered whole.
+//!
+//! Two layers: the transfer framing (`Content-Length` or `Transfer-Encoding: chunked`) and an
+//! optional content framing (`aws-chunked`, which SDKs use for streaming signatures and
+//! checksum trailers; its decoded bytes are the object). `Expect: 100-continue` is answered
+//! when the handler first asks for body bytes, so a request refused before that never makes
+//! the client send its body.
+
+use http::StatusCode;
+
+use super::chunked::{ChunkDecoder, ChunkError};
+use super::connection::Connection;
+use super::request::RequestHead;
+use crate::error::S3Error;
+use crate::limits::{CONNECTION_BUFFER_BYTES, READ_TIMEOUT_MS};
+use crate::s3_error;
+
+#[derive(Debug)]
+enum Transfer {
+    Length { remaining: u64 },
+    Chunked(ChunkDecoder),
+}
+
+/// The state of the current request's body.
+#[derive(Debug)]
+pub struct BodyReader {
+    transfer: Transfer,
+    /// `aws-chunked` content framing, when the client used it.
+    content: Option<ChunkDecoder>,
+    /// `x-amz-decoded-content-length` for aws-chunked bodies.
+    decoded_length: Option<u64>,
+    continue_pending: bool,
+    finished: bool,
+    /// An I/O or framing failure: the connection's byte stream is no longer in step.
+    broken: bool,
+}
+
+impl BodyReader {
+    /// Works out the body framing from the head.
+    pub fn from_head(head: &RequestHead) -> Result<BodyReader, S3Error> {
+        let chunked = match head.header("transfer-encoding") {
+            None => false,
+            Some(value) if value.eq_ignore_ascii_case("chunked") => true,
+            Some(_) => return Err(s3_error!(NotImplemented, "Transfer-Encoding other than chunked is not supported")),
+        };
+        let length = match head.header("content-length") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| s3_error!(InvalidArgument, "Content-Length is not a number"))?,
+            ),
+        };
+        let transfer = match (chunked, length) {
+            (true, Some(_)) => {
+                return Err(s3_error!(InvalidRequest, "Content-Length and Transfer-Encoding together"));
+            }
+            (true, None) => Transfer::Chunked(ChunkDecoder::new()),
+            (false, length) => Transfer::Length { remaining: length.unwrap_or(0) },
+        };
+        let aws_chunked = head
+            .header("content-encoding")
+            .is_some_and(|value| value.split(',').any(|part| part.trim().eq_ignore_ascii_case("aws-chunked")))
+            || head.header("x-amz-content-sha256").is_some_and(|value| value.starts_with("STREAMING-"));
+        let decoded_length = match head.header("x-amz-decoded-content-length") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| s3_error!(InvalidArgument, "x-amz-decoded-content-length is not a number"))?,
+            ),
+        };
+        let finished = matches!(transfer, Transfer::Length { remaining: 0 });
+        Ok(BodyReader {
+            transfer,
+            content: aws_chunked.then(ChunkDecoder::new),
+            decoded_length,
+            continue_pending: head.expects_continue() && !finished,
+            finished,
+            broken: false,
+        })
+    }
+
+    /// An empty body (for requests whose head was refused before framing was known).
+    pub fn empty() -> BodyReader {
+        BodyReader {
+            transfer: Transfer::Length { remaining: 0 },
+            content: None,
+            decoded_length: None,
+            continue_pending: false,
+            finished: true,
+            broken: false,
+        }
+    }
+
+    /// The size of the decoded body when the head tells it (`Content-Length`, or
+    /// `x-amz-decoded-content-length` for aws-chunked). `None`: chunked, size unknown.
+    pub fn declared_length(&self) -> Option<u64> {
+        if self.content.is_some() {
+            return self.decoded_length;
+        }
+        match self.transfer {
+            Transfer::Length { remaining } => Some(remaining),
+            Transfer::Chunked(_) => None,
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Whether the client still waits for our `100 Continue` (so it has sent no body yet).
+    pub fn continue_pending(&self) -> bool {
+        self.continue_pending
+    }
+
+    /// Raw bytes still expected under Content-Length framing (for draining decisions).
+    pub fn raw_remaining(&self) -> Option<u64> {
+        match self.transfer {
+            Transfer::Length { remaining } => Some(remaining),
+            Transfer::Chunked(_) => None,
+        }
+    }
+
+    /// Trailer fields of an aws-chunked or chunked body, available once it is finished.
+    pub fn trailers(&self) -> Vec<(String, String)> {
+        let mut trailers = Vec::new();
+        if let Transfer::Chunked(decoder) = &self.transfer {
+            trailers.extend(decoder.trailers.iter().cloned());
+        }
+        if let Some(decoder) = &self.content {
+            trailers.extend(decoder.trailers.iter().cloned());
+        }
+        trailers
+    }
+
+    /// Appends up to `limit` decoded body bytes to `out`. Returns the number appended; 0 means
+    /// the body is complete.
+    pub async fn read_into(&mut self, connection: &mut Connection, out: &mut Vec<u8>, limit: usize) -> Result<usize, S3Error> {
+        let result = self.read_into_inner(connection, out, limit).await;
+        if result.is_err() {
+            self.broken = true;
+        }
+        result
+    }
+
+    async fn read_into_inner(&mut self, connection: &mut Connection, out: &mut Vec<u8>, limit: usize) -> Result<usize, S3Error> {
+        if self.finished || limit == 0 {
+            return Ok(0);
+        }
+        if self.continue_pending {
+            self.continue_pending = false;
+            let interim = format!("HTTP/1.1 {} Continue\r\n\r\n", StatusCode::CONTINUE.as_u16());
+            connection
+                .write_all(interim.into_bytes())
+                .await
+                .map_err(|error| s3_error!(RequestTimeout, "could not send 100 Continue: {error}"))?;
+        }
+        let before = out.len();
+        if out.capacity() - out.len() < limit {
+            out.reserve(limit);
+        }
+        loop {
+            if connection.unread().is_empty() {
+                if let (Transfer::Length { remaining }, None) = (&mut self.transfer, &self.content) {
+                    // Plain length-framed body: read from the socket straight into `out`.
+                    let want = (*remaining).min(limit as u64) as usize;
+                    let read = connection
+                        .read_direct(out, want, READ_TIMEOUT_MS)
+                        .await
+                        .map_err(|error| s3_error!(RequestTimeout, "reading the body: {error}"))?;
+                    if read == 0 {
+                        return Err(s3_error!(IncompleteBody));
+                    }
+                    *remaining -= read as u64;
+                    if *remaining == 0 {
+                        self.finished = true;
+                    }
+                    return Ok(read);
+                }
+                let read = connection
+                    .read_more(READ_TIMEOUT_MS, CONNECTION_BUFFER_BYTES)
+                    .await
+                    .map_err(|error| s3_error!(RequestTimeout, "reading the body: {error}"))?;
+                if read == 0 {
+                    return Err(s3_error!(IncompleteBody));
+                }
+            }
+            let produced_limit = limit - (out.len() - before);
+            self.decode_buffered(connection, out, produced_limit)?;
+            let produced = out.len() - before;
+            if self.finished {
+                self.check_complete()?;
+            }
+            if produced > 0 || self.finished {
+                return Ok(produced);
+            }
+        }
+    }
+
+    /// Decodes from the connection's unread bytes into `out` (at most `limit` raw bytes, so at
+    /// most `limit` decoded bytes).
+    fn decode_buffered(&mut self, connection: &mut Connection, out: &mut Vec<u8>, limit: usize) -> Result<(), S3Error> {
+        let unread = connection.unread();
+        let mut content_error = None;
+        let content = &mut self.content;
+        let mut deliver = |data: &[u8]| match content {
+            Some(decoder) if content_error.is_none() => {
+                match decoder.decode(data, &mut |decoded| out.extend_from_slice(decoded)) {
+                    Ok(used) if used < data.len() => content_error = Some(ChunkError::BadTrailer),
+                    Ok(_) => {}
+                    Err(error) => content_error = Some(error),
+                }
+            }
+            Some(_) => {}
+            None => out.extend_from_slice(data),
+        };
+        let consumed = match &mut self.transfer {
+            Transfer::Length { remaining } => {
+                let take = (*remaining).min(unread.len() as u64).min(limit as u64) as usize;
+                deliver(&unread[..take]);
+                *remaining -= take as u64;
+                if *remaining == 0 {
+                    self.finished = true;
+                }
+                take
+            }
+            Transfer::Chunked(decoder) => {
+                let take = unread.len().min(limit);
+                let used = decoder.decode(&unread[..take], &mut deliver).map_err(framing_error)?;
+                if decoder.is_done() {
+                    self.finished = true;
+                }
+                used
+            }
+        };
+        connection.consume(consumed);
+        match content_error {
+            Some(error) => Err(framing_error(error)),
+            None => Ok(()),
+        }
+    }
+
+    fn check_complete(&self) -> Result<(), S3Error> {
+        if let Some(decoder) = &self.content {
+            if !decoder.is_done() {
+                return Err(s3_error!(IncompleteBody, "the aws-chunked body ended before its final chunk"));
+            }
+            if let Some(expected) = self.decoded_length {
+                if decoder.decoded_bytes != expected {
+                    return Err(s3_error!(
+                        IncompleteBody,
+                        "decoded {} bytes but x-amz-decoded-content-length is {expected}",
+                        decoder.decoded_bytes
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a whole small body (an XML document) of at most `max_bytes`.
+    pub async fn read_all(&mut self, connection: &mut Connection, max_bytes: usize) -> Result<Vec<u8>, S3Error> {
+        if let Some(length) = self.declared_length() {
+            if length > max_bytes as u64 {
+                return Err(s3_error!(MalformedXML, "the request body is larger than {max_bytes} bytes"));
+            }
+        }
+        let mut body = Vec::new();
+        loop {
+            let room = max_bytes + 1 - body.len();
+            if self.read_into(connection, &mut body, room).await? == 0 {
+                return Ok(body);
+            }
+            if body.len() > max_bytes {
+                return Err(s3_error!(MalformedXML, "the request body is larger than {max_bytes} bytes"));
+            }
+        }
+    }
+
+    /// Reads and discards the rest of the body, up to `max_bytes`. Returns whether the body
+    /// is now complete (so the connection can serve the next request).
+    pub async fn drain(&mut self, connection: &mut Connection, max_bytes: u64) -> bool {
+        if self.finished {
+            return true;
+        }
+        if self.broken || self.continue_pending {
+            // The client has not sent the body (it waits for 100 Continue) or the stream is
+            // out of step: the connection cannot be reused.
+            return false;
+        }
+        let mut scratch = Vec::with_capacity(CONNECTION_BUFFER_BYTES);
+        let mut drained = 0u64;
+        while drained <= max_bytes {
+            scratch.clear();
+            match self.read_into(connection, &mut scratch, CONNECTION_BUFFER_BYTES).await {
+                Ok(0) => return true,
+                Ok(read) => drained += read as u64,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+fn framing_error(error: ChunkError) -> S3Error {
+    s3_error!(IncompleteBody, "malformed chunked body: {error:?}")
+}

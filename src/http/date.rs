@@ -1,0 +1,84 @@
+//! Time formats of the S3 API: RFC 7231 dates for headers (`Date`, `Last-Modified`) and
+//! ISO 8601 with milliseconds for XML (`LastModified`, `CreationDate`).
+
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// `Tue, 29 Aug 2017 22:36:03 GMT`
+pub fn http_date(ms: u64) -> String {
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+/// Parses an HTTP date (all three RFC 7231 forms) into milliseconds since the epoch.
+pub fn parse_http_date(text: &str) -> Option<u64> {
+    let time = httpdate::parse_http_date(text.trim()).ok()?;
+    Some(time.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
+}
+
+/// `2017-08-29T22:36:03.613Z`
+pub fn iso8601(ms: u64) -> String {
+    let seconds = ms / 1000;
+    let days = (seconds / 86_400) as i64;
+    let second_of_day = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+        ms % 1000
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+thread_local! {
+    /// The `Date` header value of the current second, formatted once per second per core.
+    static DATE_CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Calls `f` with the current `Date` header value.
+pub fn with_current_http_date<R>(f: impl FnOnce(&str) -> R) -> R {
+    let now_seconds = now_ms() / 1000;
+    DATE_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != now_seconds {
+            *cache = (now_seconds, http_date(now_seconds * 1000));
+        }
+        f(&cache.1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_match_s3() {
+        // 2017-08-29T22:36:03.613Z, the object in Alluxio's walkthrough.
+        let ms = 1_504_046_163_613;
+        assert_eq!(iso8601(ms), "2017-08-29T22:36:03.613Z");
+        assert_eq!(http_date(ms), "Tue, 29 Aug 2017 22:36:03 GMT");
+        assert_eq!(parse_http_date("Tue, 29 Aug 2017 22:36:03 GMT"), Some(1_504_046_163_000));
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+}

@@ -1,0 +1,9 @@
+//! HTTP/1.1 on top of httparse: request heads, streaming bodies (length, chunked,
+//! aws-chunked), the connection's buffered I/O with deadlines, and response writing.
+
+pub mod body;
+pub mod chunked;
+pub mod connection;
+pub mod date;
+pub mod request;
+pub mod response;

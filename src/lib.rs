@@ -1,0 +1,32 @@
+//! s3core: a thread-per-core, io_uring S3-compatible object server.
+//!
+//! # A request's life
+//! 1. `server`: each core runs its own monoio runtime, pinned to a CPU, with its own
+//!    `SO_REUSEPORT` listener. A connection stays on the core that accepted it.
+//! 2. `http`: the connection loop parses the head with httparse into a reused buffer; the body
+//!    stays on the wire and is pulled by the handler (length, chunked, aws-chunked).
+//! 3. `s3::router` turns (method, path, query) into one `Action`; `s3::handle` dispatches it.
+//! 4. Handlers touch metadata only through `shard`: the bucket's shard is called directly when
+//!    this core owns it, otherwise through a bounded mailbox to its owner core.
+//! 5. Object bytes never cross cores: `store::blocks` writes and reads block files on the
+//!    connection's core; a record referencing them is committed to the owner's journal.
+//! 6. The answer is written head-and-small-body in one write; object bodies stream from blocks.
+//!
+//! # Module map
+//! - `config`, `limits`, `error`: flags → Config; every limit; every S3 error code.
+//! - `server`: threads, runtimes, listeners, connection loop.
+//! - `http`: request heads, bodies, responses, dates.
+//! - `s3`: router and one file per action family.
+//! - `xml`: encoders and bounded decoders of S3 documents.
+//! - `shard`: bucket → shard → core, mailboxes, the owner-side shard.
+//! - `store`: records, index, journal with group commit, block files, recovery.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod limits;
+pub mod s3;
+pub mod server;
+pub mod shard;
+pub mod store;
+pub mod xml;

@@ -1,0 +1,85 @@
+//! The S3 API: the router turns a request into one `Action`, and `handle` dispatches it in one
+//! `match` to the handler of its family (one file each).
+
+pub mod bucket;
+pub mod conditional;
+pub mod delete_objects;
+pub mod list;
+pub mod metadata;
+pub mod names;
+pub mod object;
+pub mod range;
+pub mod router;
+pub mod tagging;
+pub mod upload;
+pub mod uri;
+
+use std::rc::Rc;
+
+use crate::error::S3Error;
+use crate::http::body::BodyReader;
+use crate::http::connection::Connection;
+use crate::http::request::RequestHead;
+use crate::http::response::Response;
+use crate::s3_error;
+use crate::shard::ShardRouter;
+use crate::store::blocks::BlockStore;
+use crate::store::buffer_pool::BufferPool;
+use router::Action;
+use uri::Query;
+
+/// What a core's handlers need: routing to shards, this core's block files and buffers.
+pub struct CoreServices {
+    pub core: usize,
+    pub shards: ShardRouter,
+    pub blocks: Rc<BlockStore>,
+    pub buffers: BufferPool,
+}
+
+/// One request as the handlers see it: the head, its query, and the body still on the wire.
+pub struct S3Request<'a> {
+    pub head: &'a RequestHead,
+    pub query: &'a Query,
+    pub body: &'a mut BodyReader,
+    pub connection: &'a mut Connection,
+}
+
+impl S3Request<'_> {
+    /// Reads a small request document (XML) whole.
+    pub async fn read_document(&mut self, max_bytes: usize) -> Result<Vec<u8>, S3Error> {
+        self.body.read_all(self.connection, max_bytes).await
+    }
+}
+
+pub async fn handle(services: &CoreServices, request: &mut S3Request<'_>, action: Action) -> Result<Response, S3Error> {
+    match action {
+        Action::ListBuckets => bucket::list_buckets(services).await,
+        Action::CreateBucket { bucket } => bucket::create_bucket(services, request, bucket).await,
+        Action::HeadBucket { bucket } => bucket::head_bucket(services, bucket).await,
+        Action::DeleteBucket { bucket } => bucket::delete_bucket(services, bucket).await,
+        Action::GetBucketLocation { bucket } => bucket::get_bucket_location(services, bucket).await,
+        Action::GetBucketVersioning { bucket } => bucket::get_bucket_versioning(services, bucket).await,
+        Action::ListObjects { bucket } => list::list_objects_v1(services, request, bucket).await,
+        Action::ListObjectsV2 { bucket } => list::list_objects_v2(services, request, bucket).await,
+        Action::DeleteObjects { bucket } => delete_objects::delete_objects(services, request, bucket).await,
+        Action::PutObject { bucket, key } => object::put_object(services, request, bucket, key).await,
+        Action::GetObject { bucket, key } => object::get_object(services, request, bucket, key, false).await,
+        Action::HeadObject { bucket, key } => object::get_object(services, request, bucket, key, true).await,
+        Action::DeleteObject { bucket, key } => object::delete_object(services, bucket, key).await,
+        Action::GetBucketTagging { bucket } => tagging::get_bucket_tagging(services, bucket).await,
+        Action::PutBucketTagging { bucket } => tagging::put_bucket_tagging(services, request, bucket).await,
+        Action::DeleteBucketTagging { bucket } => tagging::delete_bucket_tagging(services, bucket).await,
+        Action::ListMultipartUploads { .. }
+        | Action::CopyObject { .. }
+        | Action::GetObjectTagging { .. }
+        | Action::PutObjectTagging { .. }
+        | Action::DeleteObjectTagging { .. }
+        | Action::CreateMultipartUpload { .. }
+        | Action::UploadPart { .. }
+        | Action::UploadPartCopy { .. }
+        | Action::CompleteMultipartUpload { .. }
+        | Action::AbortMultipartUpload { .. }
+        | Action::ListParts { .. } => Err(s3_error!(NotImplemented, "{action:?} is not implemented yet")),
+        Action::Unsupported { what } => Err(s3_error!(NotImplemented, "{what} is not implemented")),
+    }
+}

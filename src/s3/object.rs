@@ -1,0 +1,130 @@
+//! Object actions: PutObject, GetObject, HeadObject, DeleteObject.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use super::conditional::{check_read, write_condition};
+use super::metadata::{object_headers, WriteMetadata};
+use super::range::{parse_range, RangeRequest};
+use super::tagging::{check_version_id, parse_tagging_header};
+use super::upload::{discard, receive_body};
+use super::{CoreServices, S3Request};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::http::date::now_ms;
+use crate::http::response::{Response, ResponseBody};
+use crate::limits::OBJECT_BYTES_MAX;
+use crate::s3_error;
+use crate::store::record::{ObjectRecord, SharedRecord};
+
+/// `response-*` query parameters a GET may use to override response headers.
+const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
+    ("response-content-type", "content-type"),
+    ("response-content-language", "content-language"),
+    ("response-expires", "expires"),
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+];
+
+pub async fn put_object(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+    let metadata = WriteMetadata::from_head(request.head)?;
+    let tags = match request.head.header("x-amz-tagging") {
+        Some(value) => parse_tagging_header(value)?,
+        None => Vec::new(),
+    };
+    let condition = write_condition(request.head)?;
+    if request.head.header("content-length").is_none() && request.head.header("transfer-encoding").is_none() {
+        return Err(s3_error!(MissingContentLength));
+    }
+    // Refuse before taking a large body when the bucket is missing (the commit checks again).
+    let small = request.body.declared_length().is_some_and(|length| length <= crate::limits::INLINE_OBJECT_BYTES_MAX as u64);
+    if !small {
+        let bucket = bucket.clone();
+        services.shards.call(&bucket.clone(), move |shard| async move { shard.bucket_record(&bucket) }).await?;
+    }
+    let body = receive_body(services, request, OBJECT_BYTES_MAX, true).await?;
+    let etag = body.md5_hex();
+    let record = Arc::new(ObjectRecord {
+        size: body.size,
+        etag: etag.clone(),
+        last_modified_ms: now_ms(),
+        content_type: metadata.content_type,
+        stored_headers: metadata.stored_headers,
+        user_metadata: metadata.user_metadata,
+        tags,
+        data: body.data.clone(),
+    });
+    let committed = services
+        .shards
+        .call(&bucket.clone(), move |shard| async move { shard.put_object(bucket, key, record, condition).await })
+        .await;
+    if let Err(error) = committed {
+        discard(services, &body.data).await;
+        return Err(error);
+    }
+    Ok(Response::ok().header("ETag", format_args!("\"{etag}\"")))
+}
+
+/// Looks an object up on its bucket's shard.
+pub async fn lookup(services: &CoreServices, bucket: &str, key: &str) -> Result<SharedRecord, S3Error> {
+    let (bucket_name, key) = (bucket.to_string(), key.to_string());
+    services.shards.call(bucket, move |shard| async move { shard.get_object(&bucket_name, &key) }).await
+}
+
+pub async fn get_object(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+    key: String,
+    head_only: bool,
+) -> Result<Response, S3Error> {
+    check_version_id(request.query)?;
+    let record = lookup(services, &bucket, &key).await?;
+    if let Err(error) = check_read(request.head, &record, "") {
+        // 304 and 412 still carry the validators, as S3 sends them.
+        if error.code == S3ErrorCode::NotModified {
+            return Ok(Response::new(StatusCode::NOT_MODIFIED)
+                .header("ETag", format_args!("\"{}\"", record.etag))
+                .header("Last-Modified", crate::http::date::http_date(record.last_modified_ms)));
+        }
+        return Err(error);
+    }
+    let overrides: Vec<(&str, &str)> = RESPONSE_OVERRIDES
+        .iter()
+        .filter_map(|(parameter, header)| request.query.get(parameter).map(|value| (*header, value)))
+        .collect();
+    let part_number = request.query.get("partNumber");
+    let range = match part_number {
+        // Objects are stored whole: part 1 is the object, as S3 answers for single-part ones.
+        Some("1") => RangeRequest::Whole,
+        Some(_) => return Err(s3_error!(InvalidArgument, "Invalid part number")),
+        None => parse_range(request.head.header("range"), record.size),
+    };
+    let (status, offset, length) = match range {
+        RangeRequest::Whole => (StatusCode::OK, 0, record.size),
+        RangeRequest::Partial { start, length } => (StatusCode::PARTIAL_CONTENT, start, length),
+        RangeRequest::Unsatisfiable => {
+            return Err(s3_error!(InvalidRange, "The requested range is not satisfiable (object size {})", record.size));
+        }
+    };
+    let mut response = Response::new(status);
+    object_headers(&mut response, &record, &overrides);
+    if status == StatusCode::PARTIAL_CONTENT {
+        response.push_header("Content-Range", format_args!("bytes {}-{}/{}", offset, offset + length - 1, record.size));
+    }
+    response.body = if head_only {
+        ResponseBody::HeadOnly { length }
+    } else {
+        ResponseBody::Object { record, offset, length }
+    };
+    Ok(response)
+}
+
+pub async fn delete_object(services: &CoreServices, bucket: String, key: String) -> Result<Response, S3Error> {
+    services
+        .shards
+        .call(&bucket.clone(), move |shard| async move { shard.delete_object(bucket, key).await })
+        .await?;
+    Ok(Response::no_content())
+}

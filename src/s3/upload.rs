@@ -1,0 +1,177 @@
+//! Receiving an object body: stream it from the connection into a new block file (or keep it
+//! inline when small), hashing in the same pass, verifying Content-MD5, and sealing the block
+//! (fsync + directory fsync) before anyone may reference it. A failed or abandoned upload
+//! removes its block: nothing partial is ever left behind or made visible.
+
+use base64::Engine;
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use monoio::fs::File;
+
+use super::{CoreServices, S3Request};
+use crate::error::S3Error;
+use crate::limits::INLINE_OBJECT_BYTES_MAX;
+use crate::s3_error;
+use crate::store::record::{BlockId, Extent, ObjectData};
+
+/// A body that is now durable (or inline) and can be referenced by a record.
+pub struct ReceivedBody {
+    pub data: ObjectData,
+    pub size: u64,
+    pub md5: [u8; 16],
+}
+
+impl ReceivedBody {
+    pub fn md5_hex(&self) -> String {
+        hex(&self.md5)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[(byte >> 4) as usize] as char);
+        out.push(DIGITS[(byte & 15) as usize] as char);
+    }
+    out
+}
+
+/// The Content-MD5 header decoded (InvalidDigest when it is not 16 bytes of base64).
+pub fn content_md5(request: &S3Request<'_>) -> Result<Option<[u8; 16]>, S3Error> {
+    let Some(value) = request.head.header("content-md5") else {
+        return Ok(None);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .map_err(|_| s3_error!(InvalidDigest))?;
+    let digest: [u8; 16] = decoded.try_into().map_err(|_| s3_error!(InvalidDigest))?;
+    Ok(Some(digest))
+}
+
+/// Streams the request body into storage. `allow_inline`: small bodies may live in the record.
+pub async fn receive_body(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    size_max: u64,
+    allow_inline: bool,
+) -> Result<ReceivedBody, S3Error> {
+    let expected_md5 = content_md5(request)?;
+    if request.body.declared_length().is_some_and(|length| length > size_max) {
+        return Err(s3_error!(EntityTooLarge));
+    }
+    let mut hasher = Md5::new();
+    let mut staging = services.buffers.take();
+    let capacity = services.buffers.buffer_bytes();
+    // Read until the buffer is full or the body ends: small bodies never touch a file.
+    let mut ended = false;
+    while staging.len() < capacity {
+        let room = capacity - staging.len();
+        if request.body.read_into(request.connection, &mut staging, room).await? == 0 {
+            ended = true;
+            break;
+        }
+    }
+    if ended && allow_inline && staging.len() <= INLINE_OBJECT_BYTES_MAX {
+        hasher.update(&staging);
+        let md5: [u8; 16] = hasher.finalize().into();
+        verify_md5(expected_md5, &md5)?;
+        let body = ReceivedBody { size: staging.len() as u64, data: ObjectData::Inline(Bytes::copy_from_slice(&staging)), md5 };
+        services.buffers.give(staging);
+        return Ok(body);
+    }
+    let (block, file) = services.blocks.create().await.map_err(|error| S3Error::from_io("creating a block", &error))?;
+    let written = stream_to_block(services, request, &file, staging, ended, size_max, &mut hasher).await;
+    let result = match written {
+        Ok(size) => {
+            let md5: [u8; 16] = hasher.finalize().into();
+            match verify_md5(expected_md5, &md5) {
+                Ok(()) => services
+                    .blocks
+                    .seal(&file)
+                    .await
+                    .map(|()| (size, md5))
+                    .map_err(|error| S3Error::from_io("sealing a block", &error)),
+                Err(error) => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    };
+    let _ = file.close().await;
+    match result {
+        Ok((size, md5)) => Ok(ReceivedBody {
+            data: ObjectData::Blocks(vec![Extent { block, offset: 0, length: size }]),
+            size,
+            md5,
+        }),
+        Err(error) => {
+            services.blocks.remove(block).await;
+            Err(error)
+        }
+    }
+}
+
+fn verify_md5(expected: Option<[u8; 16]>, actual: &[u8; 16]) -> Result<(), S3Error> {
+    match expected {
+        Some(expected) if expected != *actual => Err(s3_error!(BadDigest)),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the staged bytes and the rest of the body to `file`; returns the total size.
+async fn stream_to_block(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    file: &File,
+    mut staging: Vec<u8>,
+    mut ended: bool,
+    size_max: u64,
+    hasher: &mut Md5,
+) -> Result<u64, S3Error> {
+    let capacity = services.buffers.buffer_bytes();
+    let mut offset = 0u64;
+    loop {
+        if offset + staging.len() as u64 > size_max {
+            return Err(s3_error!(EntityTooLarge));
+        }
+        if !staging.is_empty() {
+            hasher.update(&staging);
+            let length = staging.len() as u64;
+            let (result, returned) = file.write_all_at(staging, offset).await;
+            result.map_err(|error| S3Error::from_io("writing a block", &error))?;
+            staging = returned;
+            staging.clear();
+            offset += length;
+        }
+        if ended {
+            break;
+        }
+        while staging.len() < capacity {
+            let room = capacity - staging.len();
+            if request.body.read_into(request.connection, &mut staging, room).await? == 0 {
+                ended = true;
+                break;
+            }
+        }
+    }
+    services.buffers.give(staging);
+    Ok(offset)
+}
+
+/// Removes blocks a failed commit would have referenced.
+pub async fn discard(services: &CoreServices, data: &ObjectData) {
+    let blocks: Vec<BlockId> = data.blocks().collect();
+    for block in blocks {
+        services.blocks.remove(block).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_lowercase() {
+        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+    }
+}

@@ -1,0 +1,178 @@
+//! The keep-alive loop of one connection: read a head, route, handle, answer; repeat.
+//! Pipelined requests are served in order from the same buffer. Every failure ends in an S3
+//! error answer or a clean close, never a panic.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use http::{Method, StatusCode};
+use monoio::net::TcpStream;
+
+use super::send_object::{send_response, SendError};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::http::body::BodyReader;
+use crate::http::connection::Connection;
+use crate::http::request::{HeadError, RequestHead};
+use crate::http::response::{Response, ResponseBody};
+use crate::limits::{DRAIN_BYTES_MAX, IDLE_TIMEOUT_MS, READ_TIMEOUT_MS, REQUEST_HEAD_BYTES_MAX};
+use crate::s3::router::{parse_path, route};
+use crate::s3::uri::Query;
+use crate::s3::{handle, CoreServices, S3Request};
+use crate::s3_error;
+
+/// How often a GET is retried when the object changed between lookup and read.
+const STALE_READ_RETRIES: usize = 3;
+
+thread_local! {
+    static REQUEST_COUNTER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A request id unique per process: the core in the top bits, a per-core counter below.
+fn request_id(core: usize) -> String {
+    let counter = REQUEST_COUNTER.with(|counter| {
+        let next = counter.get() + 1;
+        counter.set(next);
+        next
+    });
+    format!("{:016X}", (core as u64) << 48 | (counter & 0xFFFF_FFFF_FFFF))
+}
+
+pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str>) {
+    let mut connection = Connection::new(stream);
+    let mut head = RequestHead::default();
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        let consumed = match read_head(&mut connection, &mut head).await {
+            HeadOutcome::Head(consumed) => consumed,
+            HeadOutcome::Closed => return,
+            HeadOutcome::Refused(error) => {
+                let id = request_id(services.core);
+                let response = error_response(&error, "", &id);
+                let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false).await;
+                return;
+            }
+        };
+        connection.consume(consumed);
+        let id = request_id(services.core);
+        let keep_alive = head.wants_keep_alive();
+        let mut body = match BodyReader::from_head(&head) {
+            Ok(body) => body,
+            Err(error) => {
+                let response = error_response(&error, path_of(&head.target), &id);
+                let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false).await;
+                return;
+            }
+        };
+        let mut attempt = 0;
+        let keep = loop {
+            let response = match answer(&services, &head, &mut body, &mut connection, &prefix).await {
+                Ok(response) => response,
+                Err(error) => error_response(&error, path_of(&head.target), &id),
+            };
+            let reusable = keep_alive && body_settled(&mut body, &mut connection).await;
+            let head_only = head.method == Method::HEAD;
+            match send_response(&mut connection, &services, response, &id, reusable, &mut out, head_only).await {
+                Ok(()) => break reusable,
+                // The object was replaced between lookup and read and nothing was sent yet:
+                // look it up again (GET has no body to replay).
+                Err(SendError::Stale) if attempt < STALE_READ_RETRIES => attempt += 1,
+                Err(SendError::Stale) => {
+                    let error = s3_error!(InternalError, "object kept changing during the read");
+                    let response = error_response(&error, path_of(&head.target), &id);
+                    let _ = send_response(&mut connection, &services, response, &id, false, &mut out, head_only).await;
+                    return;
+                }
+                Err(SendError::Io(error)) => {
+                    log::debug!("core {}: connection ended while answering: {error}", services.core);
+                    return;
+                }
+            }
+        };
+        if !keep {
+            return;
+        }
+    }
+}
+
+enum HeadOutcome {
+    Head(usize),
+    Closed,
+    Refused(S3Error),
+}
+
+async fn read_head(connection: &mut Connection, head: &mut RequestHead) -> HeadOutcome {
+    loop {
+        match head.parse(connection.unread()) {
+            Ok(Some(consumed)) => return HeadOutcome::Head(consumed),
+            Ok(None) => {}
+            Err(HeadError::TooLarge) => return HeadOutcome::Refused(s3_error!(RequestHeaderSectionTooLarge)),
+            Err(HeadError::TargetTooLong) => {
+                return HeadOutcome::Refused(s3_error!(InvalidURI, "The request URI is too long"));
+            }
+            Err(HeadError::Malformed) => {
+                return HeadOutcome::Refused(s3_error!(InvalidRequest, "Malformed HTTP request"));
+            }
+        }
+        let idle = connection.unread().is_empty();
+        let timeout_ms = if idle { IDLE_TIMEOUT_MS } else { READ_TIMEOUT_MS };
+        match connection.read_more(timeout_ms, REQUEST_HEAD_BYTES_MAX).await {
+            Ok(0) if idle => return HeadOutcome::Closed,
+            Ok(0) if connection.unread().len() >= REQUEST_HEAD_BYTES_MAX => {
+                return HeadOutcome::Refused(s3_error!(RequestHeaderSectionTooLarge));
+            }
+            Ok(0) => return HeadOutcome::Closed,
+            Ok(_) => {}
+            Err(_) if idle => return HeadOutcome::Closed,
+            Err(_) => return HeadOutcome::Refused(s3_error!(RequestTimeout)),
+        }
+    }
+}
+
+/// Routes and handles one request.
+async fn answer(
+    services: &CoreServices,
+    head: &RequestHead,
+    body: &mut BodyReader,
+    connection: &mut Connection,
+    prefix: &str,
+) -> Result<Response, S3Error> {
+    let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
+    let query = Query::parse(query).ok_or_else(|| s3_error!(InvalidURI, "Couldn't parse the query string"))?;
+    let resource = parse_path(path, prefix)?;
+    let action = route(&head.method, resource, &query, head.header("x-amz-copy-source").is_some())?;
+    log::debug!("core {}: {action:?}", services.core);
+    let mut request = S3Request { head, query: &query, body, connection };
+    handle(services, &mut request, action).await
+}
+
+/// Whether the connection can serve another request after this one: the body must have been
+/// read to its end, or be small enough to drain.
+async fn body_settled(body: &mut BodyReader, connection: &mut Connection) -> bool {
+    if body.is_finished() {
+        return true;
+    }
+    if body.raw_remaining().is_some_and(|remaining| remaining > DRAIN_BYTES_MAX) {
+        return false;
+    }
+    body.drain(connection, DRAIN_BYTES_MAX).await
+}
+
+fn path_of(target: &str) -> &str {
+    target.split_once('?').map_or(target, |(path, _)| path)
+}
+
+/// The one place an `S3Error` becomes a response.
+pub fn error_response(error: &S3Error, resource: &str, request_id: &str) -> Response {
+    if error.code == S3ErrorCode::NotModified {
+        return Response::new(StatusCode::NOT_MODIFIED);
+    }
+    if error.code.status().is_server_error() {
+        log::warn!("{resource}: {error}");
+    } else {
+        log::debug!("{resource}: {error}");
+    }
+    let document = error.to_xml(resource, request_id);
+    Response::new(error.code.status())
+        .header("Content-Type", "application/xml")
+        .body(ResponseBody::Bytes(document))
+}

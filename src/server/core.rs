@@ -1,0 +1,130 @@
+//! One core: a pinned thread running a monoio runtime that owns a listener, a mailbox, its
+//! shards and its block store. Everything here is `!Send` and stays on this thread.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use monoio::fs::OpenOptions;
+use monoio::net::{ListenerOpts, TcpListener};
+use monoio::{FusionDriver, RuntimeBuilder};
+
+use super::connection_loop;
+use crate::config::Config;
+use crate::limits::{BLOCK_IO_BUFFER_BYTES, CONNECTIONS_PER_CORE_MAX};
+use crate::s3::CoreServices;
+use crate::shard::router::{serve_mailbox, Envelope, Mailbox};
+use crate::shard::{Shard, ShardRouter};
+use crate::store::blocks::BlockStore;
+use crate::store::buffer_pool::BufferPool;
+use crate::store::group_sync::GroupSync;
+use crate::store::recovery::RecoveredShard;
+
+/// Block I/O buffers a core keeps for reuse (more are allocated under load and freed after).
+const POOLED_BUFFERS_MAX: usize = 32;
+/// Accept backlog of each core's listener.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Everything a core thread starts from.
+pub struct CorePlan {
+    pub core: usize,
+    pub cpu: Option<core_affinity::CoreId>,
+    pub listen: SocketAddr,
+    pub config: Arc<Config>,
+    pub shard_count: usize,
+    pub owned: Vec<RecoveredShard>,
+    pub next_block_sequence: u64,
+    pub senders: Vec<flume::Sender<Envelope>>,
+    pub mailbox: Mailbox,
+}
+
+pub fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, String>>) {
+    if let Some(cpu) = plan.cpu {
+        if !core_affinity::set_for_current(cpu) {
+            log::warn!("core {}: could not pin to CPU {}", plan.core, cpu.id);
+        }
+    }
+    let runtime = RuntimeBuilder::<FusionDriver>::new().enable_timer().build();
+    let mut runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = ready.send(Err(format!("core {}: cannot build runtime: {error}", plan.core)));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let core = plan.core;
+        match start(plan).await {
+            Ok((listener, services, prefix)) => {
+                let address = listener.local_addr().map_err(|e| e.to_string());
+                let _ = ready.send(address);
+                accept_loop(listener, services, prefix).await;
+            }
+            Err(message) => {
+                let _ = ready.send(Err(format!("core {core}: {message}")));
+            }
+        }
+    });
+}
+
+async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreServices>, Rc<str>), String> {
+    let core = plan.core;
+    let root = plan.config.data_dir.clone();
+    let blocks = BlockStore::open(&root, core as u16, plan.next_block_sequence)
+        .await
+        .map_err(|e| format!("cannot open block directory: {e}"))?;
+    let blocks = Rc::new(blocks);
+    let mut local: Vec<Option<Rc<Shard>>> = (0..plan.shard_count).map(|_| None).collect();
+    for shard in plan.owned {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&shard.journal_path)
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", shard.journal_path.display()))?;
+        let sync = GroupSync::new(file, shard.journal_length, true);
+        local[shard.id] = Some(Shard::new(shard.id, shard.state, shard.journal_path, sync, blocks.clone()));
+    }
+    let options = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(LISTEN_BACKLOG);
+    let listener =
+        TcpListener::bind_with_config(plan.listen, &options).map_err(|e| format!("cannot listen on {}: {e}", plan.listen))?;
+    monoio::spawn(serve_mailbox(plan.mailbox, local.clone()));
+    let shards = ShardRouter::new(core, plan.config.cores, local, plan.senders);
+    let services = CoreServices {
+        core,
+        shards,
+        blocks,
+        buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX),
+    };
+    Ok((listener, Rc::new(services), Rc::from(plan.config.path_prefix.as_str())))
+}
+
+async fn accept_loop(listener: TcpListener, services: Rc<CoreServices>, prefix: Rc<str>) {
+    let open_connections = Rc::new(Cell::new(0usize));
+    loop {
+        let (stream, _peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                log::warn!("core {}: accept failed: {error}", services.core);
+                monoio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if open_connections.get() >= CONNECTIONS_PER_CORE_MAX {
+            log::warn!("core {}: {} connections open, refusing one", services.core, open_connections.get());
+            drop(stream);
+            continue;
+        }
+        if let Err(error) = stream.set_nodelay(true) {
+            log::debug!("set_nodelay failed: {error}");
+        }
+        open_connections.set(open_connections.get() + 1);
+        let (services, prefix, open_connections) = (services.clone(), prefix.clone(), open_connections.clone());
+        monoio::spawn(async move {
+            connection_loop::serve(services, stream, prefix).await;
+            open_connections.set(open_connections.get() - 1);
+        });
+    }
+}

@@ -1,0 +1,97 @@
+//! Starting the server: recover the data directory, start one pinned thread per core, each
+//! with its own monoio runtime (io_uring, or the legacy driver where io_uring is missing),
+//! `SO_REUSEPORT` listener, mailbox and the shards it owns.
+
+mod connection_loop;
+mod core;
+mod send_object;
+
+use std::fmt;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::limits::MAILBOX_CAPACITY;
+use crate::shard::{owner_core, router};
+use crate::store::recovery;
+
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Runs the server until the process is killed.
+pub fn run(config: Config) -> Result<(), StartError> {
+    let config = Arc::new(config);
+    let recovered = recovery::open(&config.data_dir, config.cores).map_err(|e| StartError(e.to_string()))?;
+    let shard_count = recovered.shards.len();
+    let (senders, mut mailboxes) = router::mailboxes(config.cores, MAILBOX_CAPACITY);
+    let mut shards_by_core: Vec<Vec<recovery::RecoveredShard>> = (0..config.cores).map(|_| Vec::new()).collect();
+    for shard in recovered.shards {
+        shards_by_core[owner_core(shard.id, config.cores)].push(shard);
+    }
+    let cpus = core_affinity::get_core_ids().unwrap_or_default();
+    if config.cores > cpus.len() && !cpus.is_empty() {
+        log::warn!("{} cores requested on {} CPUs: several cores share a CPU", config.cores, cpus.len());
+    }
+    log_driver();
+
+    let mut threads = Vec::with_capacity(config.cores);
+    let mut listen = config.listen;
+    for (core, owned) in shards_by_core.into_iter().enumerate() {
+        let (ready_sender, ready) = mpsc::channel();
+        let plan = core::CorePlan {
+            core,
+            cpu: (!cpus.is_empty()).then(|| cpus[core % cpus.len()]),
+            listen,
+            config: config.clone(),
+            shard_count,
+            owned,
+            next_block_sequence: recovered.next_block_sequence[core],
+            senders: senders.clone(),
+            mailbox: mailboxes.remove(0),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("s3core-{core}"))
+            .spawn(move || core::run_core(plan, ready_sender))
+            .map_err(|e| StartError(format!("cannot start core {core}: {e}")))?;
+        threads.push(thread);
+        // Core 0 binds first (port 0 becomes a real port); the others join its port.
+        let bound: SocketAddr = ready
+            .recv()
+            .map_err(|_| StartError(format!("core {core} stopped while starting")))?
+            .map_err(StartError)?;
+        listen = bound;
+    }
+    drop(senders);
+    println!("s3core listening on http://{listen}");
+    let _ = std::io::stdout().flush();
+    log::info!(
+        "serving {} with {} cores, {shard_count} shards, API at / and {}",
+        config.data_dir.display(),
+        config.cores,
+        if config.path_prefix.is_empty() { "(no prefix)" } else { &config.path_prefix }
+    );
+    for thread in threads {
+        if thread.join().is_err() {
+            return Err(StartError("a core thread panicked".into()));
+        }
+    }
+    Ok(())
+}
+
+fn log_driver() {
+    if monoio::utils::detect_uring() {
+        log::info!("I/O driver: io_uring");
+    } else {
+        log::warn!("io_uring is unavailable here: falling back to monoio's legacy (epoll) driver");
+    }
+}

@@ -1,0 +1,120 @@
+//! Writing a response: head and small bodies in one write; object data streamed from block
+//! files through a pooled buffer, the head riding in the same first write.
+
+use std::io;
+
+use monoio::buf::IoBufMut;
+
+use crate::http::connection::Connection;
+use crate::http::response::{Response, ResponseBody};
+use crate::s3::CoreServices;
+use crate::store::record::{Extent, ObjectData};
+
+pub enum SendError {
+    /// A block of the object was gone before anything was sent: the object changed since
+    /// the lookup, so the request should be answered again.
+    Stale,
+    Io(io::Error),
+}
+
+impl From<io::Error> for SendError {
+    fn from(error: io::Error) -> Self {
+        SendError::Io(error)
+    }
+}
+
+/// Sends `response`; `out` is the connection's reusable head buffer.
+pub async fn send_response(
+    connection: &mut Connection,
+    services: &CoreServices,
+    response: Response,
+    request_id: &str,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+    head_only: bool,
+) -> Result<(), SendError> {
+    out.clear();
+    response.write_head(out, request_id, keep_alive);
+    match response.body {
+        ResponseBody::Empty | ResponseBody::HeadOnly { .. } => {}
+        ResponseBody::Bytes(bytes) => {
+            if !head_only {
+                out.extend_from_slice(&bytes);
+            }
+        }
+        ResponseBody::Object { record, offset, length } => match &record.data {
+            ObjectData::Inline(bytes) => {
+                out.extend_from_slice(&bytes[offset as usize..(offset + length) as usize]);
+            }
+            ObjectData::Blocks(extents) => {
+                return stream_blocks(connection, services, out, extents, offset, length).await;
+            }
+        },
+    }
+    write_out(connection, out).await
+}
+
+async fn write_out(connection: &mut Connection, out: &mut Vec<u8>) -> Result<(), SendError> {
+    let bytes = std::mem::take(out);
+    *out = connection.write_all(bytes).await?;
+    Ok(())
+}
+
+/// Streams `length` bytes of the object from `offset`, after the head already in `head`.
+async fn stream_blocks(
+    connection: &mut Connection,
+    services: &CoreServices,
+    head: &mut Vec<u8>,
+    extents: &[Extent],
+    offset: u64,
+    length: u64,
+) -> Result<(), SendError> {
+    let mut buffer = services.buffers.take();
+    let capacity = buffer.capacity();
+    buffer.extend_from_slice(head);
+    let mut sent_anything = false;
+    let end = offset + length;
+    let mut extent_start = 0u64;
+    for extent in extents {
+        let extent_end = extent_start + extent.length;
+        let (from, to) = (offset.max(extent_start), end.min(extent_end));
+        if from < to {
+            let file = match services.blocks.open_block(extent.block).await {
+                Ok(file) => file,
+                Err(error) if error.kind() == io::ErrorKind::NotFound && !sent_anything => {
+                    return Err(SendError::Stale);
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let mut position = extent.offset + (from - extent_start);
+            let mut remaining = to - from;
+            while remaining > 0 {
+                if buffer.len() == capacity {
+                    buffer = connection.write_all(buffer).await?;
+                    buffer.clear();
+                    sent_anything = true;
+                }
+                let want = (capacity - buffer.len()).min(remaining as usize);
+                let start = buffer.len();
+                let (result, slice) = file.read_at(buffer.slice_mut(start..start + want), position).await;
+                buffer = slice.into_inner();
+                let read = result?;
+                if read == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "block shorter than its record").into());
+                }
+                position += read as u64;
+                remaining -= read as u64;
+            }
+            let _ = file.close().await;
+        }
+        extent_start = extent_end;
+        if extent_start >= end {
+            break;
+        }
+    }
+    if !buffer.is_empty() {
+        buffer = connection.write_all(buffer).await?;
+    }
+    services.buffers.give(buffer);
+    Ok(())
+}

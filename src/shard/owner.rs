@@ -1,0 +1,245 @@
+//! A shard on its owning core: the namespace of the buckets that hash to it, and the journal
+//! that makes every change durable before it is acknowledged.
+//!
+//! Every mutation follows one recipe, with no await between its steps 1–3:
+//! 1. check preconditions against the current state (bucket exists, conditional headers);
+//! 2. apply the journal entry to the in-memory state (`ShardState::apply`);
+//! 3. append the same entry to the journal's pending batch;
+//! 4. await the group commit; only then reply and unlink the blocks the change released.
+//! A failed flush rebuilds the state from the durable journal (see `group_sync`).
+
+use std::cell::RefCell;
+use std::io;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use super::super::store::blocks::BlockStore;
+use crate::error::S3Error;
+use crate::s3_error;
+use crate::store::group_sync::GroupSync;
+use crate::store::index::{ListPage, ListQuery, Released, ShardState};
+use crate::store::journal::{self, Journal};
+use crate::store::journal_entry::JournalEntry;
+use crate::store::record::{BucketRecord, Pair, SharedRecord};
+
+/// A conditional write (`If-None-Match: *`, `If-Match: etag`), checked atomically at commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    Always,
+    /// Only if no object exists under the key.
+    IfAbsent,
+    /// Only if the current object's ETag is one of these (`*`: any object).
+    IfMatch(Vec<String>),
+}
+
+impl WriteCondition {
+    fn check(&self, current: Option<&SharedRecord>) -> Result<(), S3Error> {
+        match (self, current) {
+            (WriteCondition::Always, _) => Ok(()),
+            (WriteCondition::IfAbsent, None) => Ok(()),
+            (WriteCondition::IfAbsent, Some(_)) => Err(s3_error!(PreconditionFailed)),
+            (WriteCondition::IfMatch(_), None) => Err(s3_error!(NoSuchKey)),
+            (WriteCondition::IfMatch(etags), Some(record)) => {
+                if etags.iter().any(|etag| etag == "*" || *etag == record.etag) {
+                    Ok(())
+                } else {
+                    Err(s3_error!(PreconditionFailed))
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of one key of a DeleteObjects request.
+pub type DeleteOutcome = Result<(), S3Error>;
+
+pub struct Shard {
+    id: usize,
+    state: Rc<RefCell<ShardState>>,
+    journal: Journal,
+    blocks: Rc<BlockStore>,
+}
+
+impl Shard {
+    pub fn new(
+        id: usize,
+        state: ShardState,
+        journal_path: PathBuf,
+        journal: Rc<GroupSync>,
+        blocks: Rc<BlockStore>,
+    ) -> Rc<Shard> {
+        let state = Rc::new(RefCell::new(state));
+        let rebuild_state = state.clone();
+        journal.set_on_failure(move |durable_length| {
+            rebuild(&rebuild_state, &journal_path, durable_length);
+        });
+        Rc::new(Shard { id, state, journal: Journal::new(journal), blocks })
+    }
+
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Number of journal flushes so far (group-commit effectiveness).
+    pub fn journal_flushes(&self) -> u64 {
+        self.journal.group_sync().flush_count()
+    }
+
+    // ----- buckets -----
+
+    pub async fn create_bucket(&self, bucket: String, now_ms: u64) -> Result<(), S3Error> {
+        if self.state.borrow().bucket(&bucket).is_some() {
+            return Err(s3_error!(BucketAlreadyOwnedByYou));
+        }
+        self.mutate(JournalEntry::CreateBucket { bucket, created_ms: now_ms }).await
+    }
+
+    pub async fn delete_bucket(&self, bucket: String) -> Result<(), S3Error> {
+        {
+            let state = self.state.borrow();
+            let index = state.bucket(&bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+            if !index.objects.is_empty() {
+                return Err(s3_error!(BucketNotEmpty));
+            }
+        }
+        self.mutate(JournalEntry::DeleteBucket { bucket }).await
+    }
+
+    pub fn bucket_record(&self, bucket: &str) -> Result<BucketRecord, S3Error> {
+        let state = self.state.borrow();
+        let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+        index.record.clone().ok_or_else(|| s3_error!(NoSuchBucket))
+    }
+
+    /// This shard's buckets with their creation times.
+    pub fn list_buckets(&self) -> Vec<(String, u64)> {
+        let state = self.state.borrow();
+        state
+            .buckets
+            .iter()
+            .filter_map(|(name, index)| index.record.as_ref().map(|r| (name.clone(), r.created_ms)))
+            .collect()
+    }
+
+    pub async fn set_bucket_tags(&self, bucket: String, tags: Option<Vec<Pair>>) -> Result<(), S3Error> {
+        self.bucket_record(&bucket)?;
+        self.mutate(JournalEntry::SetBucketTags { bucket, tags }).await
+    }
+
+    // ----- objects -----
+
+    pub fn get_object(&self, bucket: &str, key: &str) -> Result<SharedRecord, S3Error> {
+        let state = self.state.borrow();
+        let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+        index.objects.get(key.as_bytes()).cloned().ok_or_else(|| s3_error!(NoSuchKey))
+    }
+
+    pub async fn put_object(
+        &self,
+        bucket: String,
+        key: String,
+        record: SharedRecord,
+        condition: WriteCondition,
+    ) -> Result<(), S3Error> {
+        {
+            let state = self.state.borrow();
+            let index = state.bucket(&bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+            condition.check(index.objects.get(key.as_bytes()))?;
+        }
+        self.mutate(JournalEntry::PutObject { bucket, key, record }).await
+    }
+
+    /// Deletes a key; a missing key is a success, as in S3.
+    pub async fn delete_object(&self, bucket: String, key: String) -> Result<(), S3Error> {
+        {
+            let state = self.state.borrow();
+            let index = state.bucket(&bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+            if !index.objects.contains_key(key.as_bytes()) {
+                return Ok(());
+            }
+        }
+        self.mutate(JournalEntry::DeleteObject { bucket, key }).await
+    }
+
+    /// Deletes many keys with one journal flush.
+    pub async fn delete_objects(&self, bucket: String, keys: Vec<String>) -> Result<Vec<DeleteOutcome>, S3Error> {
+        let mut released = Released::default();
+        let mut changed = false;
+        {
+            let mut state = self.state.borrow_mut();
+            if state.bucket(&bucket).is_none() {
+                return Err(s3_error!(NoSuchBucket));
+            }
+            for key in &keys {
+                if state.object(&bucket, key).is_none() {
+                    continue;
+                }
+                let entry = JournalEntry::DeleteObject { bucket: bucket.clone(), key: key.clone() };
+                released.blocks.extend(state.apply(&entry).blocks);
+                self.journal.append(&entry);
+                changed = true;
+            }
+        }
+        if changed {
+            self.commit(released).await?;
+        }
+        Ok(keys.iter().map(|_| Ok(())).collect())
+    }
+
+    pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, S3Error> {
+        let state = self.state.borrow();
+        let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+        Ok(index.list(query))
+    }
+
+    // ----- the mutation recipe -----
+
+    /// Applies, journals and commits one entry.
+    async fn mutate(&self, entry: JournalEntry) -> Result<(), S3Error> {
+        let released = self.state.borrow_mut().apply(&entry);
+        self.journal.append(&entry);
+        self.commit(released).await
+    }
+
+    /// Waits for the pending batch to be durable, then frees what it released.
+    async fn commit(&self, released: Released) -> Result<(), S3Error> {
+        match self.journal.commit().await {
+            Ok(()) => {
+                if !released.blocks.is_empty() {
+                    // Unlinking is cleanup: it must not delay the acknowledgement. Readers that
+                    // raced with this change retry their lookup when a block is gone.
+                    let blocks = self.blocks.clone();
+                    monoio::spawn(async move {
+                        for block in released.blocks {
+                            blocks.remove(block).await;
+                        }
+                    });
+                }
+                Ok(())
+            }
+            Err(error) => Err(S3Error::from_io("journal commit", &error)),
+        }
+    }
+}
+
+/// Replaces the in-memory state with what the durable journal holds, after a failed flush.
+fn rebuild(state: &RefCell<ShardState>, path: &PathBuf, durable_length: u64) {
+    let rebuilt = std::fs::read(path).and_then(|mut bytes| {
+        bytes.truncate(durable_length as usize);
+        journal::replay_bytes(&bytes)
+            .map_err(|error| io::Error::other(format!("journal replay failed: {error:?}")))
+    });
+    match rebuilt {
+        Ok(replay) => {
+            *state.borrow_mut() = replay.state;
+            log::warn!("{}: state rebuilt from {} durable journal entries", path.display(), replay.entries);
+        }
+        Err(error) => {
+            // The journal on disk is still right; only this process's view is stale. Stop
+            // rather than serve a namespace that disagrees with what restart would show.
+            log::error!("{}: cannot rebuild state after a failed flush: {error}", path.display());
+            std::process::abort();
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! A shard's in-memory namespace: buckets, each with a sorted index of its keys.
+//!
+//! Keys are kept as UTF-8 bytes in a `BTreeMap`, so iteration order is S3's UTF-8 binary order
+//! and a listing page costs O(log n + page) however large the bucket is: a delimiter roll-up
+//! skips the whole group of keys under a common prefix with one seek.
+//!
+//! `ShardState::apply` is the only function that mutates the namespace; live requests and
+//! journal replay both go through it, so what recovery rebuilds is what was served.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use super::journal_entry::JournalEntry;
+use super::record::{BlockId, BucketRecord, SharedRecord};
+
+/// One bucket's metadata and key index.
+#[derive(Debug, Default)]
+pub struct BucketIndex {
+    pub record: Option<BucketRecord>,
+    pub objects: BTreeMap<Box<[u8]>, SharedRecord>,
+}
+
+/// Everything a shard owns.
+#[derive(Debug, Default)]
+pub struct ShardState {
+    pub buckets: BTreeMap<String, BucketIndex>,
+}
+
+/// What a mutation released: block files no record references any more once the mutation is
+/// durable.
+#[derive(Debug, Default)]
+pub struct Released {
+    pub blocks: Vec<BlockId>,
+}
+
+impl ShardState {
+    pub fn bucket(&self, name: &str) -> Option<&BucketIndex> {
+        self.buckets.get(name)
+    }
+
+    pub fn object(&self, bucket: &str, key: &str) -> Option<&SharedRecord> {
+        self.buckets.get(bucket)?.objects.get(key.as_bytes())
+    }
+
+    /// Applies one journal entry. Preconditions (bucket exists, conditional headers) are the
+    /// caller's job; replay applies entries that were checked when they were written.
+    pub fn apply(&mut self, entry: &JournalEntry) -> Released {
+        let mut released = Released::default();
+        match entry {
+            JournalEntry::CreateBucket { bucket, created_ms } => {
+                self.buckets.entry(bucket.clone()).or_default().record =
+                    Some(BucketRecord { created_ms: *created_ms, tags: None });
+            }
+            JournalEntry::DeleteBucket { bucket } => {
+                if let Some(index) = self.buckets.remove(bucket) {
+                    for record in index.objects.values() {
+                        released.blocks.extend(record.data.blocks());
+                    }
+                }
+            }
+            JournalEntry::PutObject { bucket, key, record } => {
+                if let Some(index) = self.buckets.get_mut(bucket) {
+                    let key: Box<[u8]> = key.as_bytes().into();
+                    if let Some(previous) = index.objects.insert(key, record.clone()) {
+                        released.blocks.extend(previous.data.blocks());
+                    }
+                }
+            }
+            JournalEntry::DeleteObject { bucket, key } => {
+                if let Some(index) = self.buckets.get_mut(bucket) {
+                    if let Some(previous) = index.objects.remove(key.as_bytes()) {
+                        released.blocks.extend(previous.data.blocks());
+                    }
+                }
+            }
+            JournalEntry::SetBucketTags { bucket, tags } => {
+                if let Some(record) = self.buckets.get_mut(bucket).and_then(|b| b.record.as_mut()) {
+                    record.tags = tags.clone();
+                }
+            }
+        }
+        released
+    }
+
+    /// Every block file referenced by this shard (for orphan reclamation at start).
+    pub fn referenced_blocks(&self) -> impl Iterator<Item = BlockId> + '_ {
+        self.buckets
+            .values()
+            .flat_map(|bucket| bucket.objects.values())
+            .flat_map(|record| record.data.blocks())
+    }
+
+    /// Re-creates the journal entries that rebuild this state (a checkpoint).
+    pub fn snapshot_entries(&self) -> impl Iterator<Item = JournalEntry> + '_ {
+        self.buckets.iter().flat_map(|(name, index)| {
+            let created = index.record.iter().map(move |record| JournalEntry::CreateBucket {
+                bucket: name.clone(),
+                created_ms: record.created_ms,
+            });
+            let tags = index
+                .record
+                .as_ref()
+                .and_then(|record| record.tags.clone())
+                .map(|tags| JournalEntry::SetBucketTags { bucket: name.clone(), tags: Some(tags) });
+            let objects = index.objects.iter().map(move |(key, record)| JournalEntry::PutObject {
+                bucket: name.clone(),
+                key: String::from_utf8_lossy(key).into_owned(),
+                record: record.clone(),
+            });
+            created.chain(tags).chain(objects)
+        })
+    }
+}
+
+/// A listing request, in the terms of the index (markers already decoded).
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// List strictly after this key (V1 marker, V2 start-after or continuation point).
+    pub start_after: Option<String>,
+    pub max_keys: usize,
+}
+
+/// One page of a listing.
+#[derive(Debug, Default)]
+pub struct ListPage {
+    pub objects: Vec<(String, SharedRecord)>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    /// The last key or common prefix returned: the marker for the next page.
+    pub last: Option<String>,
+}
+
+impl BucketIndex {
+    /// Produces one page of a listing. Cost: one seek per returned entry at worst.
+    pub fn list(&self, query: &ListQuery) -> ListPage {
+        let prefix = query.prefix.as_bytes();
+        let delimiter = query.delimiter.as_deref().map(str::as_bytes).filter(|d| !d.is_empty());
+        let start_after = query.start_after.as_deref().map(str::as_bytes);
+        let mut page = ListPage::default();
+        let mut lower: Vec<u8> = match start_after {
+            Some(marker) if marker >= prefix => marker.to_vec(),
+            _ => prefix.to_vec(),
+        };
+        let mut lower_inclusive = !matches!(start_after, Some(marker) if marker >= prefix);
+        let mut count = 0usize;
+        'seek: loop {
+            let bound = if lower_inclusive {
+                Bound::Included(lower.as_slice())
+            } else {
+                Bound::Excluded(lower.as_slice())
+            };
+            for (key, record) in self.objects.range::<[u8], _>((bound, Bound::Unbounded)) {
+                if !key.starts_with(prefix) {
+                    break 'seek;
+                }
+                let rolled_up = delimiter.and_then(|delimiter| {
+                    find(&key[prefix.len()..], delimiter)
+                        .map(|at| &key[..prefix.len() + at + delimiter.len()])
+                });
+                if let Some(common) = rolled_up {
+                    // A group at or before the marker was returned on an earlier page.
+                    let already_listed = start_after.is_some_and(|marker| common <= marker);
+                    if !already_listed {
+                        if count == query.max_keys {
+                            page.is_truncated = true;
+                            break 'seek;
+                        }
+                        let common = String::from_utf8_lossy(common).into_owned();
+                        page.last = Some(common.clone());
+                        page.common_prefixes.push(common);
+                        count += 1;
+                    }
+                    // Every key under `common` sorts before `common + 0xFF` (UTF-8 never
+                    // holds 0xFF): skip the whole group with one seek.
+                    lower = [common, &[0xFF]].concat();
+                    lower_inclusive = false;
+                    continue 'seek;
+                }
+                if count == query.max_keys {
+                    page.is_truncated = true;
+                    break 'seek;
+                }
+                let key = String::from_utf8_lossy(key).into_owned();
+                page.last = Some(key.clone());
+                page.objects.push((key, record.clone()));
+                count += 1;
+            }
+            break;
+        }
+        if query.max_keys == 0 {
+            page.is_truncated = false;
+        }
+        page
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::record::{ObjectData, ObjectRecord};
+
+    fn index_with(keys: &[&str]) -> BucketIndex {
+        let mut index = BucketIndex::default();
+        for key in keys {
+            let record = ObjectRecord {
+                size: 0,
+                etag: String::new(),
+                last_modified_ms: 0,
+                content_type: None,
+                stored_headers: vec![],
+                user_metadata: vec![],
+                tags: vec![],
+                data: ObjectData::Inline(Default::default()),
+            };
+            index.objects.insert(key.as_bytes().into(), Arc::new(record));
+        }
+        index
+    }
+
+    fn query(prefix: &str, delimiter: Option<&str>, after: Option<&str>, max: usize) -> ListQuery {
+        ListQuery {
+            prefix: prefix.into(),
+            delimiter: delimiter.map(Into::into),
+            start_after: after.map(Into::into),
+            max_keys: max,
+        }
+    }
+
+    fn keys(page: &ListPage) -> Vec<&str> {
+        page.objects.iter().map(|(key, _)| key.as_str()).collect()
+    }
+
+    #[test]
+    fn lists_in_utf8_binary_order_with_paging() {
+        let index = index_with(&["b", "a", "é", "Z", "a/b"]);
+        let page = index.list(&query("", None, None, 3));
+        assert_eq!(keys(&page), ["Z", "a", "a/b"]);
+        assert!(page.is_truncated);
+        assert_eq!(page.last.as_deref(), Some("a/b"));
+        let page = index.list(&query("", None, Some("a/b"), 3));
+        assert_eq!(keys(&page), ["b", "é"]);
+        assert!(!page.is_truncated);
+    }
+
+    #[test]
+    fn delimiter_rolls_up_common_prefixes() {
+        let index = index_with(&["a/1", "a/2", "b", "c/x/1", "c/y", "d"]);
+        let page = index.list(&query("", Some("/"), None, 1000));
+        assert_eq!(keys(&page), ["b", "d"]);
+        assert_eq!(page.common_prefixes, ["a/", "c/"]);
+        let page = index.list(&query("c/", Some("/"), None, 1000));
+        assert_eq!(keys(&page), ["c/y"]);
+        assert_eq!(page.common_prefixes, ["c/x/"]);
+    }
+
+    #[test]
+    fn pages_count_prefixes_and_resume_after_them() {
+        let index = index_with(&["a/1", "a/2", "b", "c/1"]);
+        let first = index.list(&query("", Some("/"), None, 2));
+        assert_eq!(first.common_prefixes, ["a/"]);
+        assert_eq!(keys(&first), ["b"]);
+        assert!(first.is_truncated);
+        assert_eq!(first.last.as_deref(), Some("b"));
+        let second = index.list(&query("", Some("/"), Some("a/"), 2));
+        assert_eq!(keys(&second), ["b"]);
+        assert_eq!(second.common_prefixes, ["c/"]);
+        assert!(!second.is_truncated);
+    }
+
+    #[test]
+    fn exact_page_boundary_is_not_truncated() {
+        let index = index_with(&["a", "b"]);
+        let page = index.list(&query("", None, None, 2));
+        assert!(!page.is_truncated);
+        let page = index.list(&query("", None, None, 0));
+        assert!(page.objects.is_empty() && !page.is_truncated);
+    }
+
+    #[test]
+    fn prefix_and_marker_before_prefix() {
+        let index = index_with(&["a", "p/1", "p/2", "q"]);
+        let page = index.list(&query("p/", None, Some("a"), 10));
+        assert_eq!(keys(&page), ["p/1", "p/2"]);
+        let page = index.list(&query("p/", None, Some("p/1"), 10));
+        assert_eq!(keys(&page), ["p/2"]);
+        let page = index.list(&query("p/", None, Some("z"), 10));
+        assert!(page.objects.is_empty());
+    }
+
+    #[test]
+    fn multi_byte_delimiter() {
+        let index = index_with(&["x--1", "x--2", "y"]);
+        let page = index.list(&query("", Some("--"), None, 10));
+        assert_eq!(page.common_prefixes, ["x--"]);
+        assert_eq!(keys(&page), ["y"]);
+    }
+}

@@ -1,0 +1,195 @@
+//! A shard's metadata journal: an append-only file of checksummed entries.
+//!
+//! File format: an 8-byte magic, then frames of `[u32 payload length][u32 CRC-32 of payload]
+//! [payload]`, little-endian. Replay stops at the first frame that is incomplete, too large or
+//! fails its checksum: that is a torn tail from a crash mid-append, and it is cut off. Entries
+//! before it were acknowledged only after the fsync that covered them.
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::Path;
+use std::rc::Rc;
+
+use super::group_sync::GroupSync;
+use super::index::ShardState;
+use super::journal_entry::JournalEntry;
+use crate::limits::JOURNAL_RECORD_BYTES_MAX;
+
+/// Identifies an s3core journal (and its version) so a foreign file is never replayed.
+pub const JOURNAL_MAGIC: &[u8; 8] = b"S3CJRN01";
+const FRAME_HEADER_BYTES: usize = 8;
+
+/// Appends one framed entry to `out`.
+pub fn encode_frame(entry: &JournalEntry, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
+    entry.encode(out);
+    let payload = &out[start + FRAME_HEADER_BYTES..];
+    let length = payload.len() as u32;
+    let checksum = crc32fast::hash(payload);
+    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&checksum.to_le_bytes());
+}
+
+/// What replaying a journal found.
+#[derive(Debug)]
+pub struct Replay {
+    pub state: ShardState,
+    pub entries: u64,
+    /// Length of the valid prefix; bytes after it are a torn tail.
+    pub valid_length: u64,
+    pub file_length: u64,
+}
+
+#[derive(Debug)]
+pub enum ReplayError {
+    Io(io::Error),
+    Foreign,
+}
+
+/// Rebuilds a shard's state from the journal bytes.
+pub fn replay_bytes(bytes: &[u8]) -> Result<Replay, ReplayError> {
+    if bytes.len() < JOURNAL_MAGIC.len() || &bytes[..JOURNAL_MAGIC.len()] != JOURNAL_MAGIC {
+        return Err(ReplayError::Foreign);
+    }
+    let mut state = ShardState::default();
+    let mut position = JOURNAL_MAGIC.len();
+    let mut entries = 0;
+    while let Some((entry, next)) = next_frame(bytes, position) {
+        state.apply(&entry);
+        entries += 1;
+        position = next;
+    }
+    Ok(Replay { state, entries, valid_length: position as u64, file_length: bytes.len() as u64 })
+}
+
+fn next_frame(bytes: &[u8], position: usize) -> Option<(JournalEntry, usize)> {
+    let header = bytes.get(position..position + FRAME_HEADER_BYTES)?;
+    let length = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
+    let checksum = u32::from_le_bytes(header[4..].try_into().ok()?);
+    if length > JOURNAL_RECORD_BYTES_MAX {
+        return None;
+    }
+    let start = position + FRAME_HEADER_BYTES;
+    let payload = bytes.get(start..start.checked_add(length)?)?;
+    if crc32fast::hash(payload) != checksum {
+        return None;
+    }
+    let entry = JournalEntry::decode(payload).ok()?;
+    Some((entry, start + length))
+}
+
+/// Reads and replays a journal file, cutting a torn tail off durably.
+pub fn replay_file(path: &Path) -> Result<Replay, ReplayError> {
+    let bytes = fs::read(path).map_err(ReplayError::Io)?;
+    let replay = replay_bytes(&bytes)?;
+    if replay.valid_length < replay.file_length {
+        log::warn!(
+            "{}: cutting a torn tail of {} bytes after {} entries",
+            path.display(),
+            replay.file_length - replay.valid_length,
+            replay.entries
+        );
+        let file = OpenOptions::new().write(true).open(path).map_err(ReplayError::Io)?;
+        file.set_len(replay.valid_length).map_err(ReplayError::Io)?;
+        file.sync_all().map_err(ReplayError::Io)?;
+    }
+    Ok(replay)
+}
+
+/// The bytes of a fresh journal holding exactly `state`: a checkpoint.
+pub fn checkpoint_bytes(state: &ShardState) -> Vec<u8> {
+    let mut out = JOURNAL_MAGIC.to_vec();
+    for entry in state.snapshot_entries() {
+        encode_frame(&entry, &mut out);
+    }
+    out
+}
+
+/// The live journal of a shard: entries are framed into the pending group-commit batch.
+pub struct Journal {
+    sync: Rc<GroupSync>,
+    frame: std::cell::RefCell<Vec<u8>>,
+}
+
+impl Journal {
+    pub fn new(sync: Rc<GroupSync>) -> Self {
+        Journal { sync, frame: std::cell::RefCell::new(Vec::with_capacity(4096)) }
+    }
+
+    pub fn group_sync(&self) -> &Rc<GroupSync> {
+        &self.sync
+    }
+
+    /// Adds an entry to the pending batch. Call `commit` right after, with no await between
+    /// the state change, the append and the commit, so journal order is apply order.
+    pub fn append(&self, entry: &JournalEntry) {
+        let mut frame = self.frame.borrow_mut();
+        frame.clear();
+        encode_frame(entry, &mut frame);
+        self.sync.append(&frame);
+    }
+
+    pub fn commit(&self) -> super::group_sync::BatchWait {
+        self.sync.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_with(entries: &[JournalEntry]) -> Vec<u8> {
+        let mut bytes = JOURNAL_MAGIC.to_vec();
+        for entry in entries {
+            encode_frame(entry, &mut bytes);
+        }
+        bytes
+    }
+
+    #[test]
+    fn replay_stops_at_a_torn_tail() {
+        let entries = [
+            JournalEntry::CreateBucket { bucket: "a".into(), created_ms: 1 },
+            JournalEntry::CreateBucket { bucket: "b".into(), created_ms: 2 },
+        ];
+        let bytes = journal_with(&entries);
+        let whole = replay_bytes(&bytes).unwrap();
+        assert_eq!(whole.entries, 2);
+        assert_eq!(whole.valid_length, bytes.len() as u64);
+        let first_end = journal_with(&entries[..1]).len();
+        for cut in first_end..bytes.len() {
+            let replay = replay_bytes(&bytes[..cut]).unwrap();
+            assert_eq!(replay.entries, 1, "cut at {cut}");
+            assert_eq!(replay.valid_length, first_end as u64);
+        }
+    }
+
+    #[test]
+    fn replay_stops_at_a_flipped_bit() {
+        let entries = [JournalEntry::CreateBucket { bucket: "a".into(), created_ms: 1 }];
+        let mut bytes = journal_with(&entries);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert_eq!(replay_bytes(&bytes).unwrap().entries, 0);
+    }
+
+    #[test]
+    fn foreign_files_are_refused() {
+        assert!(matches!(replay_bytes(b"hello world"), Err(ReplayError::Foreign)));
+        assert!(matches!(replay_bytes(b""), Err(ReplayError::Foreign)));
+    }
+
+    #[test]
+    fn checkpoint_replays_to_the_same_state() {
+        let entries = [
+            JournalEntry::CreateBucket { bucket: "a".into(), created_ms: 1 },
+            JournalEntry::CreateBucket { bucket: "b".into(), created_ms: 2 },
+            JournalEntry::DeleteBucket { bucket: "a".into() },
+        ];
+        let state = replay_bytes(&journal_with(&entries)).unwrap().state;
+        let again = replay_bytes(&checkpoint_bytes(&state)).unwrap();
+        assert_eq!(again.entries, 1);
+        assert!(again.state.bucket("b").is_some() && again.state.bucket("a").is_none());
+    }
+}

@@ -1,0 +1,73 @@
+//! The metadata records the shards keep and journal: buckets and objects.
+//!
+//! Records are immutable once built and shared as `Arc`, so a lookup reply crosses cores by
+//! bumping a count, and a reader keeps a consistent view of an object while a writer replaces it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// A block file: named by the core that wrote it and that core's sequence number, so cores
+/// never coordinate on names. Block files are immutable once their object is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockId {
+    pub core: u16,
+    pub sequence: u64,
+}
+
+/// A contiguous byte range of a block file that is part of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub block: BlockId,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// Where an object's bytes live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectData {
+    /// Small bodies live in the record itself (journal + memory).
+    Inline(Bytes),
+    /// Larger bodies: an ordered list of extents of block files.
+    Blocks(Vec<Extent>),
+}
+
+impl ObjectData {
+    /// The block files this data references (none for inline data).
+    pub fn blocks(&self) -> impl Iterator<Item = BlockId> + '_ {
+        let extents: &[Extent] = match self {
+            ObjectData::Inline(_) => &[],
+            ObjectData::Blocks(extents) => extents,
+        };
+        extents.iter().map(|extent| extent.block)
+    }
+}
+
+/// A name/value pair of user metadata, standard headers or tags.
+pub type Pair = (String, String);
+
+/// One stored object version (there is no versioning: one per key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRecord {
+    pub size: u64,
+    /// The ETag without quotes: hex MD5, or `hex-N` for multipart objects.
+    pub etag: String,
+    pub last_modified_ms: u64,
+    pub content_type: Option<String>,
+    /// Standard headers S3 stores and returns (content-encoding, cache-control, ...),
+    /// names lower-case.
+    pub stored_headers: Vec<Pair>,
+    /// `x-amz-meta-*` names (lower-case, without the prefix) and values.
+    pub user_metadata: Vec<Pair>,
+    pub tags: Vec<Pair>,
+    pub data: ObjectData,
+}
+
+pub type SharedRecord = Arc<ObjectRecord>;
+
+/// A bucket's own metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRecord {
+    pub created_ms: u64,
+    pub tags: Option<Vec<Pair>>,
+}

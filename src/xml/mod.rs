@@ -1,0 +1,139 @@
+//! XML documents of the S3 API: encoders that write straight into a response buffer, and
+//! size-limited decoders for request bodies, one function per document.
+//!
+//! Text is escaped with quick-xml's escaper; element names are our own constants, never
+//! client input.
+
+pub mod delete;
+pub mod tree;
+pub mod list;
+
+use quick_xml::escape::escape;
+
+/// The S3 namespace every response document carries.
+pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// A minimal append-only XML writer over a byte buffer.
+pub struct XmlWriter {
+    buffer: Vec<u8>,
+}
+
+impl XmlWriter {
+    /// A writer that starts with the XML declaration, as S3's documents do.
+    pub fn with_declaration() -> Self {
+        let mut buffer = Vec::with_capacity(512);
+        buffer.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        XmlWriter { buffer }
+    }
+
+    /// Opens the root element with the S3 namespace.
+    pub fn open_root(&mut self, name: &str) {
+        self.buffer.push(b'<');
+        self.buffer.extend_from_slice(name.as_bytes());
+        self.buffer.extend_from_slice(b" xmlns=\"");
+        self.buffer.extend_from_slice(S3_NAMESPACE.as_bytes());
+        self.buffer.extend_from_slice(b"\">");
+    }
+
+    pub fn open(&mut self, name: &str) {
+        self.buffer.push(b'<');
+        self.buffer.extend_from_slice(name.as_bytes());
+        self.buffer.push(b'>');
+    }
+
+    pub fn close(&mut self, name: &str) {
+        self.buffer.extend_from_slice(b"</");
+        self.buffer.extend_from_slice(name.as_bytes());
+        self.buffer.push(b'>');
+    }
+
+    /// `<name>text</name>` with the text escaped.
+    pub fn element(&mut self, name: &str, text: &str) {
+        self.open(name);
+        self.buffer.extend_from_slice(escape(text).as_bytes());
+        self.close(name);
+    }
+
+    /// `<name>value</name>` for a number.
+    pub fn element_u64(&mut self, name: &str, value: u64) {
+        self.open(name);
+        let mut digits = itoa_buffer();
+        self.buffer.extend_from_slice(format_u64(value, &mut digits));
+        self.close(name);
+    }
+
+    pub fn element_bool(&mut self, name: &str, value: bool) {
+        self.element(name, if value { "true" } else { "false" });
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.buffer
+    }
+}
+
+fn itoa_buffer() -> [u8; 20] {
+    [0; 20]
+}
+
+/// Formats without allocating (listing encoders call this thousands of times per page).
+fn format_u64(mut value: u64, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    &buffer[start..]
+}
+
+/// Errors of the request-body decoders; all map to `MalformedXML` (or a more specific code
+/// chosen by the caller).
+#[derive(Debug, PartialEq, Eq)]
+pub enum XmlDecodeError {
+    Malformed(String),
+    TooLarge,
+}
+
+impl From<XmlDecodeError> for crate::error::S3Error {
+    fn from(error: XmlDecodeError) -> Self {
+        match error {
+            XmlDecodeError::Malformed(detail) => {
+                log::debug!("malformed XML body: {detail}");
+                crate::error::S3Error::new(crate::error::S3ErrorCode::MalformedXML)
+            }
+            XmlDecodeError::TooLarge => crate::error::S3Error::with_message(
+                crate::error::S3ErrorCode::MalformedXML,
+                "The XML you provided was larger than the maximum allowed size.",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_format_without_allocation() {
+        let mut buffer = itoa_buffer();
+        assert_eq!(format_u64(0, &mut buffer), b"0");
+        assert_eq!(format_u64(u64::MAX, &mut buffer), b"18446744073709551615");
+        assert_eq!(format_u64(1000, &mut buffer), b"1000");
+    }
+
+    #[test]
+    fn elements_are_escaped() {
+        let mut xml = XmlWriter::with_declaration();
+        xml.open_root("R");
+        xml.element("K", "a<b>&\"'");
+        xml.element_u64("N", 42);
+        xml.close("R");
+        let text = String::from_utf8(xml.finish()).unwrap();
+        assert!(text.ends_with(
+            "<R xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><K>a&lt;b&gt;&amp;&quot;&apos;</K><N>42</N></R>"
+        ));
+    }
+}
