@@ -33,6 +33,12 @@ pub struct Args {
     #[arg(long, default_value = "/api/v1/s3", env = "S3CORE_PATH_PREFIX")]
     pub path_prefix: String,
 
+    /// Smallest size of a multipart part other than the last (CompleteMultipartUpload answers
+    /// EntityTooSmall below it). Amazon S3 uses 5242880 (5 MiB); the default 1 MiB lets the
+    /// Python example of Alluxio's S3 documentation, which uploads 1 MiB parts, work unchanged.
+    #[arg(long, default_value_t = 1024 * 1024, env = "S3CORE_MULTIPART_MIN_PART_BYTES")]
+    pub multipart_min_part_bytes: u64,
+
     /// Log level: error, warn, info, debug or trace. Logs go to standard error.
     #[arg(long, default_value = "info", env = "S3CORE_LOG_LEVEL")]
     pub log_level: log::LevelFilter,
@@ -46,6 +52,7 @@ pub struct Config {
     pub cores: usize,
     /// Normalised: empty, or `/segment...` without a trailing slash.
     pub path_prefix: String,
+    pub multipart_min_part_bytes: u64,
     pub log_level: log::LevelFilter,
 }
 
@@ -63,7 +70,17 @@ impl Config {
         if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.contains(['?', '#', ' '])) {
             return Err(format!("--path-prefix must start with / and be a plain path, not {:?}", args.path_prefix));
         }
-        Ok(Config { listen: args.listen, data_dir: args.data_dir, cores, path_prefix: prefix, log_level: args.log_level })
+        if args.multipart_min_part_bytes > crate::limits::OBJECT_BYTES_MAX {
+            return Err("--multipart-min-part-bytes cannot exceed the 5 GiB part size limit".into());
+        }
+        Ok(Config {
+            listen: args.listen,
+            data_dir: args.data_dir,
+            cores,
+            path_prefix: prefix,
+            multipart_min_part_bytes: args.multipart_min_part_bytes,
+            log_level: args.log_level,
+        })
     }
 }
 
@@ -83,6 +100,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert_eq!(config.path_prefix, "/api/v1/s3");
         assert!(config.cores >= 1);
+        assert_eq!(config.multipart_min_part_bytes, 1024 * 1024);
     }
 
     #[test]

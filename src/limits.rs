@@ -17,6 +17,16 @@ pub const KEY_BYTES_MAX: usize = 1024;
 pub const USER_METADATA_BYTES_MAX: usize = 2 * 1024;
 /// Largest single PUT, as in S3.
 pub const OBJECT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest part of a multipart upload, as in S3.
+pub const PART_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest multipart object, as in S3 (5 TiB).
+pub const MULTIPART_OBJECT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// Part numbers run from 1 to this, as in S3.
+pub const PART_NUMBER_MAX: u32 = 10_000;
+/// Largest object CopyObject copies in one request, as in S3.
+pub const COPY_SOURCE_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest page of ListParts / ListMultipartUploads, as in S3.
+pub const LIST_PARTS_MAX: usize = 1000;
 /// Largest XML request body (DeleteObjects with 1000 long keys fits well below this).
 pub const XML_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// Keys per DeleteObjects request, as in S3.

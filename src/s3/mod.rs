@@ -3,9 +3,11 @@
 
 pub mod bucket;
 pub mod conditional;
+pub mod copy;
 pub mod delete_objects;
 pub mod list;
 pub mod metadata;
+pub mod multipart;
 pub mod names;
 pub mod object;
 pub mod range;
@@ -34,6 +36,7 @@ pub struct CoreServices {
     pub shards: ShardRouter,
     pub blocks: Rc<BlockStore>,
     pub buffers: BufferPool,
+    pub config: std::sync::Arc<crate::config::Config>,
 }
 
 /// One request as the handlers see it: the head, its query, and the body still on the wire.
@@ -69,17 +72,23 @@ pub async fn handle(services: &CoreServices, request: &mut S3Request<'_>, action
         Action::GetBucketTagging { bucket } => tagging::get_bucket_tagging(services, bucket).await,
         Action::PutBucketTagging { bucket } => tagging::put_bucket_tagging(services, request, bucket).await,
         Action::DeleteBucketTagging { bucket } => tagging::delete_bucket_tagging(services, bucket).await,
-        Action::ListMultipartUploads { .. }
-        | Action::CopyObject { .. }
-        | Action::GetObjectTagging { .. }
-        | Action::PutObjectTagging { .. }
-        | Action::DeleteObjectTagging { .. }
-        | Action::CreateMultipartUpload { .. }
-        | Action::UploadPart { .. }
-        | Action::UploadPartCopy { .. }
-        | Action::CompleteMultipartUpload { .. }
-        | Action::AbortMultipartUpload { .. }
-        | Action::ListParts { .. } => Err(s3_error!(NotImplemented, "{action:?} is not implemented yet")),
+        Action::GetObjectTagging { bucket, key } => tagging::get_object_tagging(services, request, bucket, key).await,
+        Action::PutObjectTagging { bucket, key } => tagging::put_object_tagging(services, request, bucket, key).await,
+        Action::DeleteObjectTagging { bucket, key } => tagging::delete_object_tagging(services, bucket, key).await,
+        Action::CopyObject { bucket, key } => copy::copy_object(services, request, bucket, key).await,
+        Action::CreateMultipartUpload { bucket, key } => {
+            multipart::create_multipart_upload(services, request, bucket, key).await
+        }
+        Action::UploadPart { bucket, key } => multipart::upload_part(services, request, bucket, key).await,
+        Action::UploadPartCopy { bucket, key } => multipart::upload_part_copy(services, request, bucket, key).await,
+        Action::CompleteMultipartUpload { bucket, key } => {
+            multipart::complete_multipart_upload(services, request, bucket, key).await
+        }
+        Action::AbortMultipartUpload { bucket, key } => {
+            multipart::abort_multipart_upload(services, request, bucket, key).await
+        }
+        Action::ListParts { bucket, key } => multipart::list_parts(services, request, bucket, key).await,
+        Action::ListMultipartUploads { bucket } => multipart::list_multipart_uploads(services, request, bucket).await,
         Action::Unsupported { what } => Err(s3_error!(NotImplemented, "{what} is not implemented")),
     }
 }

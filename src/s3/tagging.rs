@@ -117,8 +117,32 @@ pub async fn delete_bucket_tagging(services: &CoreServices, bucket: String) -> R
     Ok(Response::no_content())
 }
 
-/// Unused query helper kept for symmetry with object tagging (versionId is accepted as
-/// `null` only: there is no versioning).
+pub async fn get_object_tagging(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+    check_version_id(request.query)?;
+    let record = super::object::lookup(services, &bucket, &key).await?;
+    Ok(Response::xml(encode_tagging(&record.tags)))
+}
+
+pub async fn put_object_tagging(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+    check_version_id(request.query)?;
+    let document = request.read_document(XML_BODY_BYTES_MAX).await?;
+    let tags = decode_tagging(&document, OBJECT_TAGS_MAX)?;
+    services
+        .shards
+        .call(&bucket.clone(), move |shard| async move { shard.set_object_tags(bucket, key, tags).await })
+        .await?;
+    Ok(Response::ok())
+}
+
+pub async fn delete_object_tagging(services: &CoreServices, bucket: String, key: String) -> Result<Response, S3Error> {
+    services
+        .shards
+        .call(&bucket.clone(), move |shard| async move { shard.set_object_tags(bucket, key, Vec::new()).await })
+        .await?;
+    Ok(Response::no_content())
+}
+
+/// `versionId` is accepted as `null` only: there is no versioning.
 pub fn check_version_id(query: &Query) -> Result<(), S3Error> {
     match query.get("versionId") {
         None | Some("null") => Ok(()),

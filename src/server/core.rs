@@ -96,8 +96,10 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreServices>, Rc<str>
         shards,
         blocks,
         buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX),
+        config: plan.config.clone(),
     };
-    Ok((listener, Rc::new(services), Rc::from(plan.config.path_prefix.as_str())))
+    let prefix = Rc::from(services.config.path_prefix.as_str());
+    Ok((listener, Rc::new(services), prefix))
 }
 
 async fn accept_loop(listener: TcpListener, services: Rc<CoreServices>, prefix: Rc<str>) {

@@ -20,7 +20,7 @@ use crate::store::group_sync::GroupSync;
 use crate::store::index::{ListPage, ListQuery, Released, ShardState};
 use crate::store::journal::{self, Journal};
 use crate::store::journal_entry::JournalEntry;
-use crate::store::record::{BucketRecord, Pair, SharedRecord};
+use crate::store::record::{BucketRecord, ObjectAttributes, ObjectRecord, Pair, PartRecord, SharedRecord, UploadRecord};
 
 /// A conditional write (`If-None-Match: *`, `If-Match: etag`), checked atomically at commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -191,6 +191,98 @@ impl Shard {
         let state = self.state.borrow();
         let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
         Ok(index.list(query))
+    }
+
+    /// Replaces an object's tags (`None`: removes them), keeping its data and metadata.
+    pub async fn set_object_tags(&self, bucket: String, key: String, tags: Vec<Pair>) -> Result<(), S3Error> {
+        let current = self.get_object(&bucket, &key)?;
+        let record = std::sync::Arc::new(ObjectRecord { tags, ..(*current).clone() });
+        self.mutate(JournalEntry::PutObject { bucket, key, record }).await
+    }
+
+    // ----- multipart uploads -----
+
+    pub async fn create_upload(
+        &self,
+        bucket: String,
+        key: String,
+        upload_id: String,
+        initiated_ms: u64,
+        attributes: ObjectAttributes,
+    ) -> Result<(), S3Error> {
+        self.bucket_record(&bucket)?;
+        self.mutate(JournalEntry::CreateUpload { bucket, key, upload_id, initiated_ms, attributes }).await
+    }
+
+    /// The upload `upload_id` for `key` (NoSuchUpload when absent or for another key).
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadRecord, S3Error> {
+        let state = self.state.borrow();
+        let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+        match index.uploads.get(upload_id) {
+            Some(upload) if upload.key == key => Ok(upload.clone()),
+            _ => Err(s3_error!(NoSuchUpload)),
+        }
+    }
+
+    /// Checks that an upload exists for `key`, without copying it.
+    pub fn check_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), S3Error> {
+        let state = self.state.borrow();
+        let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+        match index.uploads.get(upload_id) {
+            Some(upload) if upload.key == key => Ok(()),
+            _ => Err(s3_error!(NoSuchUpload)),
+        }
+    }
+
+    /// Every upload of a bucket, sorted by key then upload id.
+    pub fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, S3Error> {
+        let state = self.state.borrow();
+        let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+        let mut uploads: Vec<(String, UploadRecord)> = index
+            .uploads
+            .iter()
+            .map(|(id, upload)| (id.clone(), UploadRecord { parts: Default::default(), ..upload.clone() }))
+            .collect();
+        uploads.sort_by(|a, b| (a.1.key.as_str(), a.0.as_str()).cmp(&(b.1.key.as_str(), b.0.as_str())));
+        Ok(uploads)
+    }
+
+    pub async fn put_part(
+        &self,
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+        part: PartRecord,
+    ) -> Result<(), S3Error> {
+        self.check_upload(&bucket, &key, &upload_id)?;
+        self.mutate(JournalEntry::PutPart { bucket, upload_id, part_number, part }).await
+    }
+
+    /// Completes an upload atomically: readers see the old object or the new one. `build`
+    /// checks the upload's parts and makes the record; it runs with no await before the commit.
+    pub async fn complete_upload(
+        &self,
+        bucket: String,
+        key: String,
+        upload_id: String,
+        build: impl FnOnce(&UploadRecord) -> Result<ObjectRecord, S3Error>,
+    ) -> Result<SharedRecord, S3Error> {
+        let record = {
+            let state = self.state.borrow();
+            let index = state.bucket(&bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
+            match index.uploads.get(&upload_id) {
+                Some(upload) if upload.key == key => std::sync::Arc::new(build(upload)?),
+                _ => return Err(s3_error!(NoSuchUpload)),
+            }
+        };
+        self.mutate(JournalEntry::CompleteUpload { bucket, upload_id, key, record: record.clone() }).await?;
+        Ok(record)
+    }
+
+    pub async fn abort_upload(&self, bucket: String, key: String, upload_id: String) -> Result<(), S3Error> {
+        self.check_upload(&bucket, &key, &upload_id)?;
+        self.mutate(JournalEntry::AbortUpload { bucket, upload_id }).await
     }
 
     // ----- the mutation recipe -----

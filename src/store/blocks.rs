@@ -59,6 +59,69 @@ impl BlockStore {
         self.directory_sync.commit().await
     }
 
+    /// Gives `source` (any core's block) a second name owned by this core: a copy that moves
+    /// no bytes. The filesystem's link count is the reference count, so deleting either
+    /// object later never touches the other's data. Durable once `sync_directory` returns.
+    ///
+    /// `link(2)` is a short metadata operation with no io_uring equivalent in monoio; it runs
+    /// inline on this core.
+    pub fn link(&self, source: BlockId) -> io::Result<BlockId> {
+        let sequence = self.next_sequence.get();
+        self.next_sequence.set(sequence + 1);
+        let block = BlockId { core: self.core, sequence };
+        std::fs::hard_link(layout::block_path(&self.root, source), layout::block_path(&self.root, block))?;
+        Ok(block)
+    }
+
+    /// Makes directory entries created so far (new blocks, links) durable; group-committed.
+    pub async fn sync_directory(&self) -> io::Result<()> {
+        self.directory_sync.commit().await
+    }
+
+    /// Reads `length` bytes of the extents from `offset` (object offsets), handing each piece
+    /// to `sink`; `buffer` is scratch space (its capacity bounds each read).
+    pub async fn read_extents(
+        &self,
+        extents: &[super::record::Extent],
+        offset: u64,
+        length: u64,
+        mut buffer: Vec<u8>,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> (io::Result<()>, Vec<u8>) {
+        let end = offset + length;
+        let mut extent_start = 0u64;
+        for extent in extents {
+            let extent_end = extent_start + extent.length;
+            let (from, to) = (offset.max(extent_start), end.min(extent_end));
+            if from < to {
+                let file = match self.open_block(extent.block).await {
+                    Ok(file) => file,
+                    Err(error) => return (Err(error), buffer),
+                };
+                let mut position = extent.offset + (from - extent_start);
+                let mut remaining = to - from;
+                while remaining > 0 {
+                    buffer.clear();
+                    let want = (buffer.capacity() as u64).min(remaining) as usize;
+                    let (result, slice) = file.read_at(monoio::buf::IoBufMut::slice_mut(buffer, 0..want), position).await;
+                    buffer = slice.into_inner();
+                    match result {
+                        Ok(0) => return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short block")), buffer),
+                        Ok(read) => {
+                            sink(&buffer[..read]);
+                            position += read as u64;
+                            remaining -= read as u64;
+                        }
+                        Err(error) => return (Err(error), buffer),
+                    }
+                }
+                let _ = file.close().await;
+            }
+            extent_start = extent_end;
+        }
+        (Ok(()), buffer)
+    }
+
     /// Opens a block for reading (any core's block).
     pub async fn open_block(&self, block: BlockId) -> io::Result<File> {
         File::open(layout::block_path(&self.root, block)).await

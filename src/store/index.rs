@@ -11,13 +11,15 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use super::journal_entry::JournalEntry;
-use super::record::{BlockId, BucketRecord, SharedRecord};
+use super::record::{BlockId, BucketRecord, ObjectData, SharedRecord, UploadRecord};
 
 /// One bucket's metadata and key index.
 #[derive(Debug, Default)]
 pub struct BucketIndex {
     pub record: Option<BucketRecord>,
     pub objects: BTreeMap<Box<[u8]>, SharedRecord>,
+    /// Multipart uploads in progress, by upload id.
+    pub uploads: BTreeMap<String, UploadRecord>,
 }
 
 /// Everything a shard owns.
@@ -56,14 +58,49 @@ impl ShardState {
                     for record in index.objects.values() {
                         released.blocks.extend(record.data.blocks());
                     }
+                    // Uploads still in progress die with their bucket.
+                    for upload in index.uploads.values() {
+                        released.blocks.extend(upload.blocks());
+                    }
                 }
             }
             JournalEntry::PutObject { bucket, key, record } => {
                 if let Some(index) = self.buckets.get_mut(bucket) {
-                    let key: Box<[u8]> = key.as_bytes().into();
-                    if let Some(previous) = index.objects.insert(key, record.clone()) {
-                        released.blocks.extend(previous.data.blocks());
+                    index.insert_object(key, record.clone(), &mut released);
+                }
+            }
+            JournalEntry::CreateUpload { bucket, key, upload_id, initiated_ms, attributes } => {
+                if let Some(index) = self.buckets.get_mut(bucket) {
+                    let upload = UploadRecord {
+                        key: key.clone(),
+                        initiated_ms: *initiated_ms,
+                        attributes: attributes.clone(),
+                        parts: BTreeMap::new(),
+                    };
+                    index.uploads.insert(upload_id.clone(), upload);
+                }
+            }
+            JournalEntry::PutPart { bucket, upload_id, part_number, part } => {
+                let upload = self.buckets.get_mut(bucket).and_then(|index| index.uploads.get_mut(upload_id));
+                if let Some(upload) = upload {
+                    if let Some(previous) = upload.parts.insert(*part_number, part.clone()) {
+                        released.blocks.extend(previous.extents.iter().map(|extent| extent.block));
                     }
+                }
+            }
+            JournalEntry::CompleteUpload { bucket, upload_id, key, record } => {
+                if let Some(index) = self.buckets.get_mut(bucket) {
+                    if let Some(upload) = index.uploads.remove(upload_id) {
+                        // Parts left out of the object are freed; the rest now belong to it.
+                        let kept: std::collections::HashSet<BlockId> = record.data.blocks().collect();
+                        released.blocks.extend(upload.blocks().filter(|block| !kept.contains(block)));
+                    }
+                    index.insert_object(key, record.clone(), &mut released);
+                }
+            }
+            JournalEntry::AbortUpload { bucket, upload_id } => {
+                if let Some(upload) = self.buckets.get_mut(bucket).and_then(|index| index.uploads.remove(upload_id)) {
+                    released.blocks.extend(upload.blocks());
                 }
             }
             JournalEntry::DeleteObject { bucket, key } => {
@@ -84,10 +121,11 @@ impl ShardState {
 
     /// Every block file referenced by this shard (for orphan reclamation at start).
     pub fn referenced_blocks(&self) -> impl Iterator<Item = BlockId> + '_ {
-        self.buckets
-            .values()
-            .flat_map(|bucket| bucket.objects.values())
-            .flat_map(|record| record.data.blocks())
+        self.buckets.values().flat_map(|bucket| {
+            let objects = bucket.objects.values().flat_map(|record| record.data.blocks());
+            let parts = bucket.uploads.values().flat_map(UploadRecord::blocks);
+            objects.chain(parts)
+        })
     }
 
     /// Re-creates the journal entries that rebuild this state (a checkpoint).
@@ -107,8 +145,38 @@ impl ShardState {
                 key: String::from_utf8_lossy(key).into_owned(),
                 record: record.clone(),
             });
-            created.chain(tags).chain(objects)
+            let uploads = index.uploads.iter().flat_map(move |(upload_id, upload)| {
+                let create = JournalEntry::CreateUpload {
+                    bucket: name.clone(),
+                    key: upload.key.clone(),
+                    upload_id: upload_id.clone(),
+                    initiated_ms: upload.initiated_ms,
+                    attributes: upload.attributes.clone(),
+                };
+                let parts = upload.parts.iter().map(move |(number, part)| JournalEntry::PutPart {
+                    bucket: name.clone(),
+                    upload_id: upload_id.clone(),
+                    part_number: *number,
+                    part: part.clone(),
+                });
+                std::iter::once(create).chain(parts)
+            });
+            created.chain(tags).chain(objects).chain(uploads)
         })
+    }
+}
+
+impl BucketIndex {
+    /// Stores `record` under `key`, releasing the blocks of the record it replaces that the
+    /// new one does not reuse (a tag update keeps the same blocks).
+    fn insert_object(&mut self, key: &str, record: SharedRecord, released: &mut Released) {
+        let key: Box<[u8]> = key.as_bytes().into();
+        if let Some(previous) = self.objects.insert(key, record.clone()) {
+            if let ObjectData::Blocks(_) = previous.data {
+                let kept: std::collections::HashSet<BlockId> = record.data.blocks().collect();
+                released.blocks.extend(previous.data.blocks().filter(|block| !kept.contains(block)));
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::codec::{CodecError, Decoder, Encoder};
-use super::record::{BlockId, Extent, ObjectData, ObjectRecord, Pair};
+use super::record::{BlockId, Extent, ObjectAttributes, ObjectData, ObjectRecord, Pair, PartRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JournalEntry {
@@ -15,6 +15,11 @@ pub enum JournalEntry {
     PutObject { bucket: String, key: String, record: Arc<ObjectRecord> },
     DeleteObject { bucket: String, key: String },
     SetBucketTags { bucket: String, tags: Option<Vec<Pair>> },
+    CreateUpload { bucket: String, key: String, upload_id: String, initiated_ms: u64, attributes: ObjectAttributes },
+    PutPart { bucket: String, upload_id: String, part_number: u32, part: PartRecord },
+    /// Completes an upload: the upload disappears and `record` is stored under its key.
+    CompleteUpload { bucket: String, upload_id: String, key: String, record: Arc<ObjectRecord> },
+    AbortUpload { bucket: String, upload_id: String },
 }
 
 const CREATE_BUCKET: u8 = 1;
@@ -22,6 +27,10 @@ const DELETE_BUCKET: u8 = 2;
 const PUT_OBJECT: u8 = 3;
 const DELETE_OBJECT: u8 = 4;
 const SET_BUCKET_TAGS: u8 = 5;
+const CREATE_UPLOAD: u8 = 6;
+const PUT_PART: u8 = 7;
+const COMPLETE_UPLOAD: u8 = 8;
+const ABORT_UPLOAD: u8 = 9;
 
 const DATA_INLINE: u8 = 0;
 const DATA_BLOCKS: u8 = 1;
@@ -61,6 +70,39 @@ impl JournalEntry {
                     }
                 }
             }
+            JournalEntry::CreateUpload { bucket, key, upload_id, initiated_ms, attributes } => {
+                encoder.u8(CREATE_UPLOAD);
+                encoder.str(bucket);
+                encoder.str(key);
+                encoder.str(upload_id);
+                encoder.u64(*initiated_ms);
+                encoder.option_str(attributes.content_type.as_deref());
+                encoder.pairs(&attributes.stored_headers);
+                encoder.pairs(&attributes.user_metadata);
+                encoder.pairs(&attributes.tags);
+            }
+            JournalEntry::PutPart { bucket, upload_id, part_number, part } => {
+                encoder.u8(PUT_PART);
+                encoder.str(bucket);
+                encoder.str(upload_id);
+                encoder.u32(*part_number);
+                encoder.u64(part.size);
+                encoder.str(&part.etag);
+                encoder.u64(part.last_modified_ms);
+                encode_extents(&mut encoder, &part.extents);
+            }
+            JournalEntry::CompleteUpload { bucket, upload_id, key, record } => {
+                encoder.u8(COMPLETE_UPLOAD);
+                encoder.str(bucket);
+                encoder.str(upload_id);
+                encoder.str(key);
+                encode_record(&mut encoder, record);
+            }
+            JournalEntry::AbortUpload { bucket, upload_id } => {
+                encoder.u8(ABORT_UPLOAD);
+                encoder.str(bucket);
+                encoder.str(upload_id);
+            }
         }
     }
 
@@ -90,6 +132,38 @@ impl JournalEntry {
                 };
                 JournalEntry::SetBucketTags { bucket, tags }
             }
+            CREATE_UPLOAD => JournalEntry::CreateUpload {
+                bucket: decoder.string()?,
+                key: decoder.string()?,
+                upload_id: decoder.string()?,
+                initiated_ms: decoder.u64()?,
+                attributes: ObjectAttributes {
+                    content_type: decoder.option_string()?,
+                    stored_headers: decoder.pairs()?,
+                    user_metadata: decoder.pairs()?,
+                    tags: decoder.pairs()?,
+                },
+            },
+            PUT_PART => {
+                let bucket = decoder.string()?;
+                let upload_id = decoder.string()?;
+                let part_number = decoder.u32()?;
+                let size = decoder.u64()?;
+                let etag = decoder.string()?;
+                let last_modified_ms = decoder.u64()?;
+                let extents = decode_extents(&mut decoder)?;
+                if extents.iter().map(|extent| extent.length).sum::<u64>() != size {
+                    return Err(CodecError("part size does not match its extents"));
+                }
+                JournalEntry::PutPart { bucket, upload_id, part_number, part: PartRecord { size, etag, last_modified_ms, extents } }
+            }
+            COMPLETE_UPLOAD => JournalEntry::CompleteUpload {
+                bucket: decoder.string()?,
+                upload_id: decoder.string()?,
+                key: decoder.string()?,
+                record: Arc::new(decode_record(&mut decoder)?),
+            },
+            ABORT_UPLOAD => JournalEntry::AbortUpload { bucket: decoder.string()?, upload_id: decoder.string()? },
             _ => return Err(CodecError("unknown entry type")),
         };
         if !decoder.is_empty() {
@@ -114,15 +188,32 @@ fn encode_record(encoder: &mut Encoder<'_>, record: &ObjectRecord) {
         }
         ObjectData::Blocks(extents) => {
             encoder.u8(DATA_BLOCKS);
-            encoder.u32(extents.len() as u32);
-            for extent in extents {
-                encoder.u16(extent.block.core);
-                encoder.u64(extent.block.sequence);
-                encoder.u64(extent.offset);
-                encoder.u64(extent.length);
-            }
+            encode_extents(encoder, extents);
         }
     }
+}
+
+fn encode_extents(encoder: &mut Encoder<'_>, extents: &[Extent]) {
+    encoder.u32(extents.len() as u32);
+    for extent in extents {
+        encoder.u16(extent.block.core);
+        encoder.u64(extent.block.sequence);
+        encoder.u64(extent.offset);
+        encoder.u64(extent.length);
+    }
+}
+
+fn decode_extents(decoder: &mut Decoder<'_>) -> Result<Vec<Extent>, CodecError> {
+    let count = decoder.u32()? as usize;
+    let mut extents = Vec::with_capacity(count.min(10_000));
+    for _ in 0..count {
+        extents.push(Extent {
+            block: BlockId { core: decoder.u16()?, sequence: decoder.u64()? },
+            offset: decoder.u64()?,
+            length: decoder.u64()?,
+        });
+    }
+    Ok(extents)
 }
 
 fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> {
@@ -135,18 +226,7 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
     let tags = decoder.pairs()?;
     let data = match decoder.u8()? {
         DATA_INLINE => ObjectData::Inline(decoder.shared_bytes()?),
-        DATA_BLOCKS => {
-            let count = decoder.u32()? as usize;
-            let mut extents = Vec::with_capacity(count.min(10_000));
-            for _ in 0..count {
-                extents.push(Extent {
-                    block: BlockId { core: decoder.u16()?, sequence: decoder.u64()? },
-                    offset: decoder.u64()?,
-                    length: decoder.u64()?,
-                });
-            }
-            ObjectData::Blocks(extents)
-        }
+        DATA_BLOCKS => ObjectData::Blocks(decode_extents(decoder)?),
         _ => return Err(CodecError("bad data tag")),
     };
     let stored: u64 = match &data {
@@ -206,6 +286,36 @@ mod tests {
             JournalEntry::DeleteObject { bucket: "b".into(), key: "k".into() },
             JournalEntry::SetBucketTags { bucket: "b".into(), tags: Some(vec![("a".into(), "b".into())]) },
             JournalEntry::SetBucketTags { bucket: "b".into(), tags: None },
+            JournalEntry::CreateUpload {
+                bucket: "b".into(),
+                key: "k".into(),
+                upload_id: "u".into(),
+                initiated_ms: 9,
+                attributes: ObjectAttributes {
+                    content_type: Some("t".into()),
+                    stored_headers: vec![],
+                    user_metadata: vec![("m".into(), "v".into())],
+                    tags: vec![("t".into(), "1".into())],
+                },
+            },
+            JournalEntry::PutPart {
+                bucket: "b".into(),
+                upload_id: "u".into(),
+                part_number: 3,
+                part: PartRecord {
+                    size: 10,
+                    etag: "e".into(),
+                    last_modified_ms: 4,
+                    extents: vec![Extent { block: BlockId { core: 0, sequence: 1 }, offset: 0, length: 10 }],
+                },
+            },
+            JournalEntry::CompleteUpload {
+                bucket: "b".into(),
+                upload_id: "u".into(),
+                key: "k".into(),
+                record: sample_record(ObjectData::Inline(Bytes::from_static(b"x")), 1),
+            },
+            JournalEntry::AbortUpload { bucket: "b".into(), upload_id: "u".into() },
         ];
         for entry in entries {
             let mut out = Vec::new();

@@ -71,3 +71,38 @@ pub struct BucketRecord {
     pub created_ms: u64,
     pub tags: Option<Vec<Pair>>,
 }
+
+/// Metadata an object gets at creation that an upload carries until completion.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectAttributes {
+    pub content_type: Option<String>,
+    pub stored_headers: Vec<Pair>,
+    pub user_metadata: Vec<Pair>,
+    pub tags: Vec<Pair>,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    pub size: u64,
+    /// Hex MD5 of the part's bytes.
+    pub etag: String,
+    pub last_modified_ms: u64,
+    /// Always block extents: parts become the completed object's extents without a copy.
+    pub extents: Vec<Extent>,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub key: String,
+    pub initiated_ms: u64,
+    pub attributes: ObjectAttributes,
+    pub parts: std::collections::BTreeMap<u32, PartRecord>,
+}
+
+impl UploadRecord {
+    pub fn blocks(&self) -> impl Iterator<Item = BlockId> + '_ {
+        self.parts.values().flat_map(|part| part.extents.iter().map(|extent| extent.block))
+    }
+}

@@ -7,6 +7,7 @@
 pub mod delete;
 pub mod tree;
 pub mod list;
+pub mod multipart;
 
 use quick_xml::escape::escape;
 

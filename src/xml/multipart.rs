@@ -1,0 +1,198 @@
+//! Multipart and copy documents: InitiateMultipartUploadResult, CompleteMultipartUpload (in)
+//! and its result, ListPartsResult, ListMultipartUploadsResult, CopyObjectResult and
+//! CopyPartResult.
+
+use super::list::{OWNER_DISPLAY_NAME, OWNER_ID};
+use super::{tree, XmlDecodeError, XmlWriter};
+use crate::http::date::iso8601;
+use crate::limits::{PART_NUMBER_MAX, XML_BODY_BYTES_MAX};
+use crate::s3::uri::url_encode_key;
+use crate::store::record::{PartRecord, UploadRecord};
+
+fn owner_as(xml: &mut XmlWriter, element: &str) {
+    xml.open(element);
+    xml.element("ID", OWNER_ID);
+    xml.element("DisplayName", OWNER_DISPLAY_NAME);
+    xml.close(element);
+}
+
+pub fn initiate_result(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
+    let mut xml = XmlWriter::with_declaration();
+    xml.open_root("InitiateMultipartUploadResult");
+    xml.element("Bucket", bucket);
+    xml.element("Key", key);
+    xml.element("UploadId", upload_id);
+    xml.close("InitiateMultipartUploadResult");
+    xml.finish()
+}
+
+/// The parts a CompleteMultipartUpload names, in document order: (number, ETag unquoted).
+pub fn decode_complete(document: &[u8]) -> Result<Vec<(u32, String)>, XmlDecodeError> {
+    let root = tree::parse(document, XML_BODY_BYTES_MAX)?;
+    if root.name != "CompleteMultipartUpload" {
+        return Err(XmlDecodeError::Malformed(format!("root is {}", root.name)));
+    }
+    let mut parts = Vec::new();
+    for part in root.children_named("Part") {
+        let number = part
+            .child_text("PartNumber")
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            .filter(|number| (1..=PART_NUMBER_MAX).contains(number))
+            .ok_or_else(|| XmlDecodeError::Malformed("Part without a valid PartNumber".into()))?;
+        let etag = part
+            .child_text("ETag")
+            .ok_or_else(|| XmlDecodeError::Malformed("Part without ETag".into()))?;
+        parts.push((number, etag.trim().trim_matches('"').to_string()));
+    }
+    if parts.is_empty() || parts.len() > PART_NUMBER_MAX as usize {
+        return Err(XmlDecodeError::Malformed(format!("{} parts", parts.len())));
+    }
+    Ok(parts)
+}
+
+pub fn complete_result(location: &str, bucket: &str, key: &str, etag: &str) -> Vec<u8> {
+    let mut xml = XmlWriter::with_declaration();
+    xml.open_root("CompleteMultipartUploadResult");
+    xml.element("Location", location);
+    xml.element("Bucket", bucket);
+    xml.element("Key", key);
+    xml.element("ETag", &format!("\"{etag}\""));
+    xml.close("CompleteMultipartUploadResult");
+    xml.finish()
+}
+
+/// One page of ListParts.
+pub struct PartsPage<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub upload_id: &'a str,
+    pub part_number_marker: u32,
+    pub max_parts: usize,
+    pub parts: &'a [(u32, PartRecord)],
+    pub is_truncated: bool,
+}
+
+pub fn list_parts(page: &PartsPage<'_>) -> Vec<u8> {
+    let mut xml = XmlWriter::with_declaration();
+    xml.open_root("ListPartsResult");
+    xml.element("Bucket", page.bucket);
+    xml.element("Key", page.key);
+    xml.element("UploadId", page.upload_id);
+    owner_as(&mut xml, "Initiator");
+    owner_as(&mut xml, "Owner");
+    xml.element("StorageClass", "STANDARD");
+    xml.element_u64("PartNumberMarker", u64::from(page.part_number_marker));
+    if let Some((last, _)) = page.parts.last() {
+        xml.element_u64("NextPartNumberMarker", u64::from(*last));
+    }
+    xml.element_u64("MaxParts", page.max_parts as u64);
+    xml.element_bool("IsTruncated", page.is_truncated);
+    for (number, part) in page.parts {
+        xml.open("Part");
+        xml.element_u64("PartNumber", u64::from(*number));
+        xml.element("LastModified", &iso8601(part.last_modified_ms));
+        xml.element("ETag", &format!("\"{}\"", part.etag));
+        xml.element_u64("Size", part.size);
+        xml.close("Part");
+    }
+    xml.close("ListPartsResult");
+    xml.finish()
+}
+
+/// One page of ListMultipartUploads.
+pub struct UploadsPage<'a> {
+    pub bucket: &'a str,
+    pub key_marker: &'a str,
+    pub upload_id_marker: &'a str,
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    pub max_uploads: usize,
+    pub url_encode: bool,
+    pub uploads: &'a [(String, UploadRecord)],
+    pub common_prefixes: &'a [String],
+    pub is_truncated: bool,
+}
+
+pub fn list_uploads(page: &UploadsPage<'_>) -> Vec<u8> {
+    let text = |value: &str| if page.url_encode { url_encode_key(value) } else { value.to_string() };
+    let mut xml = XmlWriter::with_declaration();
+    xml.open_root("ListMultipartUploadsResult");
+    xml.element("Bucket", page.bucket);
+    xml.element("KeyMarker", &text(page.key_marker));
+    xml.element("UploadIdMarker", page.upload_id_marker);
+    if page.is_truncated {
+        if let Some((upload_id, upload)) = page.uploads.last() {
+            xml.element("NextKeyMarker", &text(&upload.key));
+            xml.element("NextUploadIdMarker", upload_id);
+        }
+    }
+    xml.element("Prefix", &text(page.prefix));
+    if let Some(delimiter) = page.delimiter {
+        xml.element("Delimiter", &text(delimiter));
+    }
+    xml.element_u64("MaxUploads", page.max_uploads as u64);
+    if page.url_encode {
+        xml.element("EncodingType", "url");
+    }
+    xml.element_bool("IsTruncated", page.is_truncated);
+    for (upload_id, upload) in page.uploads {
+        xml.open("Upload");
+        xml.element("Key", &text(&upload.key));
+        xml.element("UploadId", upload_id);
+        owner_as(&mut xml, "Initiator");
+        owner_as(&mut xml, "Owner");
+        xml.element("StorageClass", "STANDARD");
+        xml.element("Initiated", &iso8601(upload.initiated_ms));
+        xml.close("Upload");
+    }
+    for prefix in page.common_prefixes {
+        xml.open("CommonPrefixes");
+        xml.element("Prefix", &text(prefix));
+        xml.close("CommonPrefixes");
+    }
+    xml.close("ListMultipartUploadsResult");
+    xml.finish()
+}
+
+/// CopyObjectResult or CopyPartResult.
+pub fn copy_result(root: &str, etag: &str, last_modified_ms: u64) -> Vec<u8> {
+    let mut xml = XmlWriter::with_declaration();
+    xml.open_root(root);
+    xml.element("LastModified", &iso8601(last_modified_ms));
+    xml.element("ETag", &format!("\"{etag}\""));
+    xml.close(root);
+    xml.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_complete_requests() {
+        let document = b"<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+            <Part><PartNumber>1</PartNumber><ETag>\"b54357faf0632cce46e942fa68356b38\"</ETag></Part>\
+            <Part><ETag>abc</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>";
+        assert_eq!(
+            decode_complete(document).unwrap(),
+            vec![(1, "b54357faf0632cce46e942fa68356b38".to_string()), (2, "abc".to_string())]
+        );
+        for bad in [
+            &b"<CompleteMultipartUpload></CompleteMultipartUpload>"[..],
+            b"<CompleteMultipartUpload><Part><PartNumber>0</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>",
+            b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>",
+            b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>",
+            b"<Other/>",
+        ] {
+            assert!(decode_complete(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn initiate_and_copy_documents() {
+        let xml = String::from_utf8(initiate_result("b", "k&", "u1")).unwrap();
+        assert!(xml.contains("<Bucket>b</Bucket><Key>k&amp;</Key><UploadId>u1</UploadId>"));
+        let xml = String::from_utf8(copy_result("CopyPartResult", "abc", 0)).unwrap();
+        assert!(xml.contains("<CopyPartResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>1970-01-01T00:00:00.000Z</LastModified><ETag>&quot;abc&quot;</ETag></CopyPartResult>"));
+    }
+}
