@@ -34,6 +34,7 @@ macro_rules! s3_error_codes {
 
 s3_error_codes! {
     AccessDenied => FORBIDDEN, "Access Denied";
+    BadRequest => BAD_REQUEST, "Bad Request";
     BadDigest => BAD_REQUEST, "The Content-MD5 you specified did not match what we received.";
     BucketAlreadyExists => CONFLICT, "The requested bucket name is not available.";
     BucketAlreadyOwnedByYou => CONFLICT, "Your previous request to create the named bucket succeeded and you already own it.";
@@ -97,12 +98,26 @@ impl S3Error {
         S3Error::new(code)
     }
 
-    /// Renders the S3 error document.
-    pub fn to_xml(&self, resource: &str, request_id: &str) -> Vec<u8> {
+    /// Renders the S3 error document. `bucket` and `key` name the resource, for the codes
+    /// where S3 echoes them (`BucketName` for bucket errors, `Key` for NoSuchKey).
+    pub fn to_xml(&self, resource: &str, request_id: &str, bucket: Option<&str>, key: Option<&str>) -> Vec<u8> {
         let mut xml = crate::xml::XmlWriter::with_declaration();
         xml.open("Error");
         xml.element("Code", self.code.as_str());
         xml.element("Message", &self.message);
+        match (self.code, bucket, key) {
+            (S3ErrorCode::NoSuchKey, _, Some(key)) => xml.element("Key", key),
+            (
+                S3ErrorCode::NoSuchBucket
+                | S3ErrorCode::BucketNotEmpty
+                | S3ErrorCode::BucketAlreadyOwnedByYou
+                | S3ErrorCode::InvalidBucketName
+                | S3ErrorCode::NoSuchTagSet,
+                Some(bucket),
+                _,
+            ) => xml.element("BucketName", bucket),
+            _ => {}
+        }
         xml.element("Resource", resource);
         xml.element("RequestId", request_id);
         xml.close("Error");
@@ -152,13 +167,21 @@ mod tests {
     #[test]
     fn error_xml_has_every_field_escaped() {
         let error = S3Error::with_message(S3ErrorCode::NoSuchKey, "no <key>");
-        let xml = String::from_utf8(error.to_xml("/b/a&b", "ABC")).unwrap();
+        let xml = String::from_utf8(error.to_xml("/b/a&b", "ABC", None, None)).unwrap();
         assert_eq!(
             xml,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>\
              <Message>no &lt;key&gt;</Message><Resource>/b/a&amp;b</Resource>\
              <RequestId>ABC</RequestId></Error>"
         );
+    }
+
+    #[test]
+    fn resource_names_are_echoed_where_s3_does() {
+        let xml = String::from_utf8(S3Error::new(S3ErrorCode::NoSuchKey).to_xml("/b/k", "R", Some("b"), Some("k"))).unwrap();
+        assert!(xml.contains("<Key>k</Key>") && !xml.contains("BucketName"));
+        let xml = String::from_utf8(S3Error::new(S3ErrorCode::NoSuchBucket).to_xml("/b/k", "R", Some("b"), Some("k"))).unwrap();
+        assert!(xml.contains("<BucketName>b</BucketName>") && !xml.contains("<Key>"));
     }
 
     #[test]

@@ -176,15 +176,19 @@ pub async fn copy_object(services: &CoreServices, request: &mut S3Request<'_>, b
         (true, None) => Vec::new(),
         (false, _) => source.tags.clone(),
     };
+    // A copy made in one request has a plain MD5 ETag, even from a multipart source (S3
+    // does the same); computing it reads the source once but writes nothing.
+    let etag = range_md5(services, &source, 0, source.size).await?;
     let data = share_data(services, &source.data, 0, source.size).await?;
     let record = Arc::new(ObjectRecord {
         size: source.size,
-        etag: source.etag.clone(),
+        etag,
         last_modified_ms: now_ms(),
         content_type: metadata.content_type,
         stored_headers: metadata.stored_headers,
         user_metadata: metadata.user_metadata,
         tags,
+        checksum: source.checksum.clone(),
         data: data.clone(),
     });
     let (etag, last_modified_ms) = (record.etag.clone(), record.last_modified_ms);

@@ -2,6 +2,7 @@
 //! `match` to the handler of its family (one file each).
 
 pub mod bucket;
+pub mod checksum;
 pub mod conditional;
 pub mod copy;
 pub mod delete_objects;

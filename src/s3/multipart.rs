@@ -207,6 +207,7 @@ fn build_object(
         stored_headers: attributes.stored_headers,
         user_metadata: attributes.user_metadata,
         tags: attributes.tags,
+        checksum: None,
         data: ObjectData::Blocks(extents),
     })
 }

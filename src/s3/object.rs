@@ -53,6 +53,7 @@ pub async fn put_object(services: &CoreServices, request: &mut S3Request<'_>, bu
         stored_headers: metadata.stored_headers,
         user_metadata: metadata.user_metadata,
         tags,
+        checksum: body.checksum.clone(),
         data: body.data.clone(),
     });
     let committed = services
@@ -110,6 +111,10 @@ pub async fn get_object(
     };
     let mut response = Response::new(status);
     object_headers(&mut response, &record, &overrides);
+    let checksum_mode = request.head.header("x-amz-checksum-mode").is_some_and(|mode| mode.eq_ignore_ascii_case("ENABLED"));
+    if let (true, Some((name, value))) = (checksum_mode && status == StatusCode::OK, &record.checksum) {
+        response.push_header(name, value);
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         response.push_header("Content-Range", format_args!("bytes {}-{}/{}", offset, offset + length - 1, record.size));
     }

@@ -22,7 +22,8 @@ fn allowed_character(c: char) -> bool {
 /// Checks a tag set against S3's rules.
 pub fn validate_tags(tags: &[Pair], tags_max: usize) -> Result<(), S3Error> {
     if tags.len() > tags_max {
-        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than {tags_max}"));
+        // S3 answers a tag count over the limit with the generic BadRequest code.
+        return Err(s3_error!(BadRequest, "Object tags cannot be greater than {tags_max}"));
     }
     for (index, (key, value)) in tags.iter().enumerate() {
         let key_chars = key.chars().count();
@@ -164,7 +165,7 @@ mod tests {
         assert!(validate_tags(&pairs(&[("project", "blue sky"), ("a+b", "c=d:/@._-")]), 10).is_ok());
         assert!(validate_tags(&pairs(&[("ключ", "значение")]), 10).is_ok());
         let eleven: Vec<Pair> = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();
-        assert_eq!(validate_tags(&eleven, OBJECT_TAGS_MAX).unwrap_err().code, S3ErrorCode::InvalidTag);
+        assert_eq!(validate_tags(&eleven, OBJECT_TAGS_MAX).unwrap_err().code, S3ErrorCode::BadRequest);
         assert!(validate_tags(&eleven, BUCKET_TAGS_MAX).is_ok());
         let long_key = "k".repeat(129);
         assert!(validate_tags(&pairs(&[(&long_key, "v")]), 10).is_err());

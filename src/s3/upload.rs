@@ -8,6 +8,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use monoio::fs::File;
 
+use super::checksum::{requested_checksum, verify as verify_checksum, ChecksumHasher};
 use super::{CoreServices, S3Request};
 use crate::error::S3Error;
 use crate::limits::INLINE_OBJECT_BYTES_MAX;
@@ -19,6 +20,8 @@ pub struct ReceivedBody {
     pub data: ObjectData,
     pub size: u64,
     pub md5: [u8; 16],
+    /// The verified additional checksum, when the client sent one: (header name, value).
+    pub checksum: Option<(String, String)>,
 }
 
 impl ReceivedBody {
@@ -49,6 +52,21 @@ pub fn content_md5(request: &S3Request<'_>) -> Result<Option<[u8; 16]>, S3Error>
     Ok(Some(digest))
 }
 
+/// Hashes that run over the body in one pass: MD5 (the ETag) and the client's checksum.
+struct BodyDigests {
+    md5: Md5,
+    checksum: Option<ChecksumHasher>,
+}
+
+impl BodyDigests {
+    fn update(&mut self, bytes: &[u8]) {
+        self.md5.update(bytes);
+        if let Some(checksum) = &mut self.checksum {
+            checksum.update(bytes);
+        }
+    }
+}
+
 /// Streams the request body into storage. `allow_inline`: small bodies may live in the record.
 pub async fn receive_body(
     services: &CoreServices,
@@ -56,11 +74,34 @@ pub async fn receive_body(
     size_max: u64,
     allow_inline: bool,
 ) -> Result<ReceivedBody, S3Error> {
+    let checksum_request = requested_checksum(request.head)?;
+    let mut digests = BodyDigests {
+        md5: Md5::new(),
+        checksum: checksum_request.as_ref().map(|request| ChecksumHasher::new(request.algorithm)),
+    };
+    let mut body = receive_body_hashed(services, request, size_max, allow_inline, &mut digests).await?;
+    if let (Some(wanted), Some(hasher)) = (checksum_request, digests.checksum) {
+        let computed = hasher.finish_base64();
+        if let Err(error) = verify_checksum(&wanted, &computed, &request.body.trailers()) {
+            discard(services, &body.data).await;
+            return Err(error);
+        }
+        body.checksum = Some((wanted.algorithm.header().to_string(), computed));
+    }
+    Ok(body)
+}
+
+async fn receive_body_hashed(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    size_max: u64,
+    allow_inline: bool,
+    hasher: &mut BodyDigests,
+) -> Result<ReceivedBody, S3Error> {
     let expected_md5 = content_md5(request)?;
     if request.body.declared_length().is_some_and(|length| length > size_max) {
         return Err(s3_error!(EntityTooLarge));
     }
-    let mut hasher = Md5::new();
     let mut staging = services.buffers.take();
     let capacity = services.buffers.buffer_bytes();
     // Read until the buffer is full or the body ends: small bodies never touch a file.
@@ -74,17 +115,18 @@ pub async fn receive_body(
     }
     if ended && allow_inline && staging.len() <= INLINE_OBJECT_BYTES_MAX {
         hasher.update(&staging);
-        let md5: [u8; 16] = hasher.finalize().into();
+        let md5: [u8; 16] = hasher.md5.clone().finalize().into();
         verify_md5(expected_md5, &md5)?;
-        let body = ReceivedBody { size: staging.len() as u64, data: ObjectData::Inline(Bytes::copy_from_slice(&staging)), md5 };
+        let data = ObjectData::Inline(Bytes::copy_from_slice(&staging));
+        let body = ReceivedBody { size: staging.len() as u64, data, md5, checksum: None };
         services.buffers.give(staging);
         return Ok(body);
     }
     let (block, file) = services.blocks.create().await.map_err(|error| S3Error::from_io("creating a block", &error))?;
-    let written = stream_to_block(services, request, &file, staging, ended, size_max, &mut hasher).await;
+    let written = stream_to_block(services, request, &file, staging, ended, size_max, hasher).await;
     let result = match written {
         Ok(size) => {
-            let md5: [u8; 16] = hasher.finalize().into();
+            let md5: [u8; 16] = hasher.md5.clone().finalize().into();
             match verify_md5(expected_md5, &md5) {
                 Ok(()) => services
                     .blocks
@@ -103,6 +145,7 @@ pub async fn receive_body(
             data: ObjectData::Blocks(vec![Extent { block, offset: 0, length: size }]),
             size,
             md5,
+            checksum: None,
         }),
         Err(error) => {
             services.blocks.remove(block).await;
@@ -126,7 +169,7 @@ async fn stream_to_block(
     mut staging: Vec<u8>,
     mut ended: bool,
     size_max: u64,
-    hasher: &mut Md5,
+    hasher: &mut BodyDigests,
 ) -> Result<u64, S3Error> {
     let capacity = services.buffers.buffer_bytes();
     let mut offset = 0u64;

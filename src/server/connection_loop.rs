@@ -47,7 +47,7 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
             HeadOutcome::Closed => return,
             HeadOutcome::Refused(error) => {
                 let id = request_id(services.core);
-                let response = error_response(&error, "", &id);
+                let response = error_response(&error, "", &id, &prefix);
                 let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false).await;
                 return;
             }
@@ -58,7 +58,7 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
         let mut body = match BodyReader::from_head(&head) {
             Ok(body) => body,
             Err(error) => {
-                let response = error_response(&error, path_of(&head.target), &id);
+                let response = error_response(&error, path_of(&head.target), &id, &prefix);
                 let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false).await;
                 return;
             }
@@ -67,7 +67,7 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
         let keep = loop {
             let response = match answer(&services, &head, &mut body, &mut connection, &prefix).await {
                 Ok(response) => response,
-                Err(error) => error_response(&error, path_of(&head.target), &id),
+                Err(error) => error_response(&error, path_of(&head.target), &id, &prefix),
             };
             let reusable = keep_alive && body_settled(&mut body, &mut connection).await;
             let head_only = head.method == Method::HEAD;
@@ -78,7 +78,7 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
                 Err(SendError::Stale) if attempt < STALE_READ_RETRIES => attempt += 1,
                 Err(SendError::Stale) => {
                     let error = s3_error!(InternalError, "object kept changing during the read");
-                    let response = error_response(&error, path_of(&head.target), &id);
+                    let response = error_response(&error, path_of(&head.target), &id, &prefix);
                     let _ = send_response(&mut connection, &services, response, &id, false, &mut out, head_only).await;
                     return;
                 }
@@ -162,7 +162,7 @@ fn path_of(target: &str) -> &str {
 }
 
 /// The one place an `S3Error` becomes a response.
-pub fn error_response(error: &S3Error, resource: &str, request_id: &str) -> Response {
+pub fn error_response(error: &S3Error, resource: &str, request_id: &str, prefix: &str) -> Response {
     if error.code == S3ErrorCode::NotModified {
         return Response::new(StatusCode::NOT_MODIFIED);
     }
@@ -171,7 +171,10 @@ pub fn error_response(error: &S3Error, resource: &str, request_id: &str) -> Resp
     } else {
         log::debug!("{resource}: {error}");
     }
-    let document = error.to_xml(resource, request_id);
+    let names = parse_path(resource, prefix).ok();
+    let bucket = names.as_ref().and_then(|names| names.bucket.as_deref());
+    let key = names.as_ref().and_then(|names| names.key.as_deref());
+    let document = error.to_xml(resource, request_id, bucket, key);
     Response::new(error.code.status())
         .header("Content-Type", "application/xml")
         .body(ResponseBody::Bytes(document))

@@ -46,7 +46,8 @@ mod tests {
         pool.give(first);
         pool.give(second);
         assert_eq!(pool.buffers.borrow().len(), 1);
-        assert_eq!(pool.take().as_ptr(), pointer);
+        let reused = pool.take();
+        assert_eq!(reused.as_ptr(), pointer);
         pool.give(Vec::with_capacity(7));
         assert!(pool.buffers.borrow().is_empty());
     }

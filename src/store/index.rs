@@ -286,6 +286,7 @@ mod tests {
                 stored_headers: vec![],
                 user_metadata: vec![],
                 tags: vec![],
+                checksum: None,
                 data: ObjectData::Inline(Default::default()),
             };
             index.objects.insert(key.as_bytes().into(), Arc::new(record));

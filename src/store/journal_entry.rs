@@ -181,6 +181,14 @@ fn encode_record(encoder: &mut Encoder<'_>, record: &ObjectRecord) {
     encoder.pairs(&record.stored_headers);
     encoder.pairs(&record.user_metadata);
     encoder.pairs(&record.tags);
+    match &record.checksum {
+        None => encoder.u8(0),
+        Some((algorithm, value)) => {
+            encoder.u8(1);
+            encoder.str(algorithm);
+            encoder.str(value);
+        }
+    }
     match &record.data {
         ObjectData::Inline(bytes) => {
             encoder.u8(DATA_INLINE);
@@ -224,6 +232,11 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
     let stored_headers = decoder.pairs()?;
     let user_metadata = decoder.pairs()?;
     let tags = decoder.pairs()?;
+    let checksum = match decoder.u8()? {
+        0 => None,
+        1 => Some((decoder.string()?, decoder.string()?)),
+        _ => return Err(CodecError("bad checksum flag")),
+    };
     let data = match decoder.u8()? {
         DATA_INLINE => ObjectData::Inline(decoder.shared_bytes()?),
         DATA_BLOCKS => ObjectData::Blocks(decode_extents(decoder)?),
@@ -244,6 +257,7 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
         stored_headers,
         user_metadata,
         tags,
+        checksum,
         data,
     })
 }
@@ -263,6 +277,7 @@ mod tests {
             stored_headers: vec![("cache-control".into(), "no-cache".into())],
             user_metadata: vec![("owner".into(), "me".into())],
             tags: vec![("k".into(), "v".into())],
+            checksum: Some(("x-amz-checksum-crc32".into(), "AAAAAA==".into())),
             data,
         })
     }

@@ -60,6 +60,8 @@ pub struct ObjectRecord {
     /// `x-amz-meta-*` names (lower-case, without the prefix) and values.
     pub user_metadata: Vec<Pair>,
     pub tags: Vec<Pair>,
+    /// An additional checksum the client sent and we verified: (header name, base64 value).
+    pub checksum: Option<Pair>,
     pub data: ObjectData,
 }
 

@@ -148,6 +148,7 @@ mod tests {
             stored_headers: vec![],
             user_metadata: vec![],
             tags: vec![],
+            checksum: None,
             data: ObjectData::Inline(Default::default()),
         });
         ListPage {
