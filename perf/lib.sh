@@ -1,0 +1,72 @@
+# Shared helpers for perf/run.sh and perf/nginx.sh (sourced, not run).
+# Every wait here is bounded; nothing here kills a process it did not start.
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on (tries at most 200 candidates).
+free_port() {
+  local tries port
+  for tries in $(seq 1 200); do
+    port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+# wait_port PORT PID SECONDS: waits until 127.0.0.1:PORT accepts, PID is alive, at most SECONDS.
+wait_port() {
+  local port=$1 pid=$2 deadline=$(( SECONDS + $3 ))
+  while (( SECONDS < deadline )); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "process $pid exited before listening on $port" >&2
+      return 1
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "nothing listening on $port after $3 s" >&2
+  return 1
+}
+
+# peak_rss PID: the VmHWM line of /proc/PID/status (peak resident set), or "unknown".
+peak_rss() {
+  grep -E '^VmHWM' "/proc/$1/status" 2>/dev/null || echo "VmHWM: unknown (pid $1 gone)"
+}
+
+# record_machine FILE: CPU, kernel, memory, git commit of the repository.
+record_machine() {
+  {
+    echo "# recorded $(date -u +%FT%TZ) on $(hostname)"
+    echo "## lscpu"
+    lscpu | grep -E '^(Architecture|CPU\(s\)|On-line|Thread|Core|Socket|Model name|CPU max MHz|CPU MHz|L1d|L2|L3|NUMA node\(s\)|Hypervisor)' || true
+    echo "## kernel"
+    uname -r
+    echo "## memory"
+    grep -E '^(MemTotal|MemAvailable|SwapTotal)' /proc/meminfo
+    echo "## git"
+    echo "commit $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo 'none (no commits yet)')"
+    echo "uncommitted changes: $(git -C "$REPO" status --porcelain 2>/dev/null | wc -l) paths"
+    echo "## toolchain"
+    rustc --version 2>/dev/null || true
+  } >"$1"
+}
+
+# Seconds a bench run may take at most: phases x (warm-up + duration + preload slack) + margin.
+bench_time_limit() {
+  local phases=$1 duration_s=$2 warmup_s=$3
+  echo $(( phases * (duration_s + warmup_s + 120) + 60 ))
+}
+
+# Whole seconds of a duration like 10s, 500ms, 2m (rounded up; a bare number is seconds).
+duration_seconds() {
+  case "$1" in
+    *ms) echo $(( (${1%ms} + 999) / 1000 )) ;;
+    *s) echo "${1%s}" | cut -d. -f1 ;;
+    *m) echo $(( ${1%m} * 60 )) ;;
+    *) echo "$1" | cut -d. -f1 ;;
+  esac
+}
