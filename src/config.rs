@@ -89,7 +89,8 @@ mod tests {
     use super::*;
 
     fn parse(flags: &[&str]) -> Result<Config, String> {
-        let args = Args::try_parse_from(std::iter::once("s3core").chain(flags.iter().copied())).map_err(|e| e.to_string())?;
+        let args =
+            Args::try_parse_from(std::iter::once("s3core").chain(flags.iter().copied())).map_err(|e| e.to_string())?;
         Config::from_args(args)
     }
 

@@ -178,9 +178,11 @@ mod tests {
 
     #[test]
     fn resource_names_are_echoed_where_s3_does() {
-        let xml = String::from_utf8(S3Error::new(S3ErrorCode::NoSuchKey).to_xml("/b/k", "R", Some("b"), Some("k"))).unwrap();
+        let xml =
+            String::from_utf8(S3Error::new(S3ErrorCode::NoSuchKey).to_xml("/b/k", "R", Some("b"), Some("k"))).unwrap();
         assert!(xml.contains("<Key>k</Key>") && !xml.contains("BucketName"));
-        let xml = String::from_utf8(S3Error::new(S3ErrorCode::NoSuchBucket).to_xml("/b/k", "R", Some("b"), Some("k"))).unwrap();
+        let xml = String::from_utf8(S3Error::new(S3ErrorCode::NoSuchBucket).to_xml("/b/k", "R", Some("b"), Some("k")))
+            .unwrap();
         assert!(xml.contains("<BucketName>b</BucketName>") && !xml.contains("<Key>"));
     }
 

@@ -143,7 +143,12 @@ impl BodyReader {
 
     /// Appends up to `limit` decoded body bytes to `out`. Returns the number appended; 0 means
     /// the body is complete.
-    pub async fn read_into(&mut self, connection: &mut Connection, out: &mut Vec<u8>, limit: usize) -> Result<usize, S3Error> {
+    pub async fn read_into(
+        &mut self,
+        connection: &mut Connection,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<usize, S3Error> {
         let result = self.read_into_inner(connection, out, limit).await;
         if result.is_err() {
             self.broken = true;
@@ -151,7 +156,12 @@ impl BodyReader {
         result
     }
 
-    async fn read_into_inner(&mut self, connection: &mut Connection, out: &mut Vec<u8>, limit: usize) -> Result<usize, S3Error> {
+    async fn read_into_inner(
+        &mut self,
+        connection: &mut Connection,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<usize, S3Error> {
         if self.finished || limit == 0 {
             return Ok(0);
         }

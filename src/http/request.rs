@@ -47,11 +47,7 @@ impl RequestHead {
         let consumed = match request.parse(buffer) {
             Ok(httparse::Status::Complete(consumed)) => consumed,
             Ok(httparse::Status::Partial) => {
-                return if buffer.len() >= REQUEST_HEAD_BYTES_MAX {
-                    Err(HeadError::TooLarge)
-                } else {
-                    Ok(None)
-                };
+                return if buffer.len() >= REQUEST_HEAD_BYTES_MAX { Err(HeadError::TooLarge) } else { Ok(None) };
             }
             Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
             Err(_) => return Err(HeadError::Malformed),
@@ -97,8 +93,7 @@ impl RequestHead {
 
     /// Whether the client waits for `100 Continue` before sending the body.
     pub fn expects_continue(&self) -> bool {
-        self.version_minor >= 1
-            && self.header("expect").is_some_and(|value| value.eq_ignore_ascii_case("100-continue"))
+        self.version_minor >= 1 && self.header("expect").is_some_and(|value| value.eq_ignore_ascii_case("100-continue"))
     }
 }
 

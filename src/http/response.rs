@@ -13,9 +13,15 @@ pub enum ResponseBody {
     Empty,
     Bytes(Vec<u8>),
     /// `length` bytes of an object's data starting at `offset`.
-    Object { record: SharedRecord, offset: u64, length: u64 },
+    Object {
+        record: SharedRecord,
+        offset: u64,
+        length: u64,
+    },
     /// A HEAD answer: announces `length` but sends nothing.
-    HeadOnly { length: u64 },
+    HeadOnly {
+        length: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -88,7 +94,8 @@ impl Response {
         crate::http::date::with_current_http_date(|date| {
             let _ = write!(VecWriter(out), "Date: {date}\r\n");
         });
-        let _ = write!(VecWriter(out), "Server: s3core\r\nx-amz-request-id: {request_id}\r\nx-amz-id-2: {request_id}\r\n");
+        let _ =
+            write!(VecWriter(out), "Server: s3core\r\nx-amz-request-id: {request_id}\r\nx-amz-id-2: {request_id}\r\n");
         if !self.bodiless_status() {
             let _ = write!(VecWriter(out), "Content-Length: {}\r\n", self.content_length());
         }

@@ -9,7 +9,11 @@ use crate::http::response::Response;
 use crate::limits::XML_BODY_BYTES_MAX;
 use crate::xml::{list, XmlWriter};
 
-pub async fn create_bucket(services: &CoreServices, request: &mut S3Request<'_>, bucket: String) -> Result<Response, S3Error> {
+pub async fn create_bucket(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+) -> Result<Response, S3Error> {
     validate_bucket_name(&bucket)?;
     // A CreateBucketConfiguration (LocationConstraint) may come along; there is one region.
     let configuration = request.read_document(XML_BODY_BYTES_MAX).await?;

@@ -114,7 +114,8 @@ fn invalid_value(algorithm: ChecksumAlgorithm) -> S3Error {
 
 /// Checks a base64 checksum value's form for `algorithm`.
 pub fn validate_value(algorithm: ChecksumAlgorithm, value: &str) -> Result<(), S3Error> {
-    let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| invalid_value(algorithm))?;
+    let decoded =
+        base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| invalid_value(algorithm))?;
     if decoded.len() != algorithm.digest_bytes() {
         return Err(invalid_value(algorithm));
     }
@@ -127,7 +128,10 @@ pub fn requested_checksum(head: &RequestHead) -> Result<Option<ChecksumRequest>,
     for algorithm in ChecksumAlgorithm::ALL {
         if let Some(value) = head.header(algorithm.header()) {
             if found.is_some() {
-                return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+                ));
             }
             validate_value(algorithm, value)?;
             found = Some(ChecksumRequest { algorithm, expected: Some(value.trim().to_string()) });

@@ -25,10 +25,8 @@ fn matches(value: &str, etag: &str) -> bool {
 /// Evaluates read preconditions in RFC 7232 order. `Err` is the answer to send instead
 /// (412 PreconditionFailed or 304 NotModified).
 pub fn check_read(head: &RequestHead, record: &ObjectRecord, prefix: &str) -> Result<(), S3Error> {
-    let (if_match, if_none_match) = (
-        head.header(&format!("{prefix}if-match")),
-        head.header(&format!("{prefix}if-none-match")),
-    );
+    let (if_match, if_none_match) =
+        (head.header(&format!("{prefix}if-match")), head.header(&format!("{prefix}if-none-match")));
     let modified_s = record.last_modified_ms / 1000;
     if let Some(value) = if_match {
         if !matches(value, &record.etag) {

@@ -40,7 +40,8 @@ pub fn parse_copy_source(value: &str) -> Result<(String, String), S3Error> {
         }
     }
     let path = path.strip_prefix('/').unwrap_or(path);
-    let invalid = || s3_error!(InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
+    let invalid =
+        || s3_error!(InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
     let (bucket, key) = path.split_once('/').ok_or_else(invalid)?;
     let bucket = percent_decode_utf8(bucket, false).ok_or_else(invalid)?;
     let key = percent_decode_utf8(key, false).ok_or_else(invalid)?;
@@ -54,7 +55,10 @@ pub fn parse_copy_source(value: &str) -> Result<(String, String), S3Error> {
 }
 
 /// The copy source named by the request, after its `x-amz-copy-source-if-*` conditions.
-pub async fn copy_source(services: &CoreServices, request: &S3Request<'_>) -> Result<(String, String, SharedRecord), S3Error> {
+pub async fn copy_source(
+    services: &CoreServices,
+    request: &S3Request<'_>,
+) -> Result<(String, String, SharedRecord), S3Error> {
     let header = request.head.header("x-amz-copy-source").ok_or_else(|| s3_error!(InvalidRequest))?;
     let (bucket, key) = parse_copy_source(header)?;
     let record = lookup(services, &bucket, &key).await?;
@@ -64,7 +68,12 @@ pub async fn copy_source(services: &CoreServices, request: &S3Request<'_>) -> Re
 
 /// New names for the bytes `offset..offset + length` of `data`: linked blocks (or an inline
 /// slice). Durable when this returns.
-pub async fn share_data(services: &CoreServices, data: &ObjectData, offset: u64, length: u64) -> Result<ObjectData, S3Error> {
+pub async fn share_data(
+    services: &CoreServices,
+    data: &ObjectData,
+    offset: u64,
+    length: u64,
+) -> Result<ObjectData, S3Error> {
     let extents = match data {
         ObjectData::Inline(bytes) => {
             return Ok(ObjectData::Inline(bytes.slice(offset as usize..(offset + length) as usize)));
@@ -79,7 +88,9 @@ pub async fn share_data(services: &CoreServices, data: &ObjectData, offset: u64,
         let (from, to) = (offset.max(extent_start), end.min(extent_end));
         if from < to {
             match services.blocks.link(extent.block) {
-                Ok(block) => linked.push(Extent { block, offset: extent.offset + (from - extent_start), length: to - from }),
+                Ok(block) => {
+                    linked.push(Extent { block, offset: extent.offset + (from - extent_start), length: to - from })
+                }
                 Err(error) => {
                     discard_extents(services, &linked).await;
                     return Err(S3Error::from_io("linking a block", &error));
@@ -119,7 +130,12 @@ pub async fn write_block(services: &CoreServices, bytes: Bytes) -> Result<Extent
 }
 
 /// Hex MD5 of a byte range of an object, reading (not copying) its blocks.
-pub async fn range_md5(services: &CoreServices, record: &ObjectRecord, offset: u64, length: u64) -> Result<String, S3Error> {
+pub async fn range_md5(
+    services: &CoreServices,
+    record: &ObjectRecord,
+    offset: u64,
+    length: u64,
+) -> Result<String, S3Error> {
     if offset == 0 && length == record.size && !record.etag.contains('-') {
         return Ok(record.etag.clone());
     }
@@ -146,7 +162,12 @@ fn directive(request: &S3Request<'_>, header: &str) -> Result<bool, S3Error> {
     }
 }
 
-pub async fn copy_object(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+pub async fn copy_object(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response, S3Error> {
     let replace_metadata = directive(request, "x-amz-metadata-directive")?;
     let replace_tags = directive(request, "x-amz-tagging-directive")?;
     let (source_bucket, source_key, source) = copy_source(services, request).await?;

@@ -10,7 +10,11 @@ use crate::limits::{KEY_BYTES_MAX, XML_BODY_BYTES_MAX};
 use crate::s3_error;
 use crate::xml::delete::{decode_delete, encode_delete_result};
 
-pub async fn delete_objects(services: &CoreServices, request: &mut S3Request<'_>, bucket: String) -> Result<Response, S3Error> {
+pub async fn delete_objects(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+) -> Result<Response, S3Error> {
     let expected_md5 = super::upload::content_md5(request)?;
     let document = request.read_document(XML_BODY_BYTES_MAX).await?;
     if let Some(expected) = expected_md5 {

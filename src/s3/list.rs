@@ -40,7 +40,11 @@ async fn page(services: &CoreServices, bucket: &str, query: ListQuery) -> Result
     services.shards.call(bucket, move |shard| async move { shard.list_objects(&name, &query) }).await
 }
 
-pub async fn list_objects_v1(services: &CoreServices, request: &mut S3Request<'_>, bucket: String) -> Result<Response, S3Error> {
+pub async fn list_objects_v1(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+) -> Result<Response, S3Error> {
     let echo = ListEcho {
         bucket: &bucket,
         prefix: request.query.get("prefix").unwrap_or(""),
@@ -72,7 +76,11 @@ pub fn decode_token(token: &str) -> Result<String, S3Error> {
         .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
 }
 
-pub async fn list_objects_v2(services: &CoreServices, request: &mut S3Request<'_>, bucket: String) -> Result<Response, S3Error> {
+pub async fn list_objects_v2(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+) -> Result<Response, S3Error> {
     let echo = ListEcho {
         bucket: &bucket,
         prefix: request.query.get("prefix").unwrap_or(""),

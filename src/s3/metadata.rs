@@ -28,18 +28,12 @@ pub struct WriteMetadata {
 
 impl WriteMetadata {
     pub fn from_head(head: &RequestHead) -> Result<WriteMetadata, S3Error> {
-        let mut metadata = WriteMetadata {
-            content_type: head.header("content-type").map(str::to_string),
-            ..WriteMetadata::default()
-        };
+        let mut metadata =
+            WriteMetadata { content_type: head.header("content-type").map(str::to_string), ..WriteMetadata::default() };
         for name in STORED_HEADERS {
             let Some(value) = head.header(name) else { continue };
             // aws-chunked is transfer framing, not part of the stored object.
-            let value = if *name == "content-encoding" {
-                strip_aws_chunked(value)
-            } else {
-                value.to_string()
-            };
+            let value = if *name == "content-encoding" { strip_aws_chunked(value) } else { value.to_string() };
             if !value.is_empty() {
                 metadata.stored_headers.push((name.to_string(), value));
             }
@@ -74,9 +68,8 @@ pub fn object_headers(response: &mut Response, record: &ObjectRecord, overrides:
     response.push_header("ETag", format_args!("\"{}\"", record.etag));
     response.push_header("Last-Modified", http_date(record.last_modified_ms));
     response.push_header("Accept-Ranges", "bytes");
-    let content_type = overridden(overrides, "content-type")
-        .or(record.content_type.as_deref())
-        .unwrap_or(DEFAULT_CONTENT_TYPE);
+    let content_type =
+        overridden(overrides, "content-type").or(record.content_type.as_deref()).unwrap_or(DEFAULT_CONTENT_TYPE);
     response.push_header("Content-Type", content_type);
     for (name, value) in &record.stored_headers {
         let value = overridden(overrides, name).unwrap_or(value);

@@ -6,7 +6,6 @@
 //! completing 10 GiB costs what completing 10 MiB does, and readers see the old object or the
 //! new one, never a mix.
 
-
 use md5::{Digest, Md5};
 
 use super::copy::{copy_source, range_md5, share_data, write_block};
@@ -43,7 +42,9 @@ fn part_number(request: &S3Request<'_>) -> Result<u32, S3Error> {
         .get("partNumber")
         .and_then(|text| text.parse::<u32>().ok())
         .filter(|number| (1..=PART_NUMBER_MAX).contains(number))
-        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and {PART_NUMBER_MAX}, inclusive"))
+        .ok_or_else(|| {
+            s3_error!(InvalidArgument, "Part number must be an integer between 1 and {PART_NUMBER_MAX}, inclusive")
+        })
 }
 
 /// A page-size parameter: default and cap `LIST_PARTS_MAX`.
@@ -109,7 +110,12 @@ async fn commit_part(
     committed
 }
 
-pub async fn upload_part(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+pub async fn upload_part(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response, S3Error> {
     let number = part_number(request)?;
     let upload_id = upload_id(request)?;
     check_upload(services, &bucket, &key, &upload_id).await?;
@@ -134,7 +140,8 @@ fn copy_range(request: &S3Request<'_>, size: u64) -> Result<(u64, u64), S3Error>
             "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
         )
     };
-    let (first, last) = value.trim().strip_prefix("bytes=").and_then(|range| range.split_once('-')).ok_or_else(malformed)?;
+    let (first, last) =
+        value.trim().strip_prefix("bytes=").and_then(|range| range.split_once('-')).ok_or_else(malformed)?;
     let first: u64 = first.trim().parse().map_err(|_| malformed())?;
     let last: u64 = last.trim().parse().map_err(|_| malformed())?;
     if first > last {
@@ -146,7 +153,12 @@ fn copy_range(request: &S3Request<'_>, size: u64) -> Result<(u64, u64), S3Error>
     Ok((first, last - first + 1))
 }
 
-pub async fn upload_part_copy(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+pub async fn upload_part_copy(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response, S3Error> {
     let number = part_number(request)?;
     let upload_id = upload_id(request)?;
     check_upload(services, &bucket, &key, &upload_id).await?;
@@ -245,7 +257,12 @@ pub async fn complete_multipart_upload(
     Ok(Response::xml(documents::complete_result(&location, &result_bucket, &result_key, &record.etag)))
 }
 
-pub async fn abort_multipart_upload(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+pub async fn abort_multipart_upload(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response, S3Error> {
     let upload_id = upload_id(request)?;
     services
         .shards
@@ -254,7 +271,12 @@ pub async fn abort_multipart_upload(services: &CoreServices, request: &mut S3Req
     Ok(Response::no_content())
 }
 
-pub async fn list_parts(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+pub async fn list_parts(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response, S3Error> {
     let upload_id = upload_id(request)?;
     let max_parts = page_size(request, "max-parts")?;
     let marker: u32 = match request.query.get("part-number-marker") {
@@ -278,7 +300,11 @@ pub async fn list_parts(services: &CoreServices, request: &mut S3Request<'_>, bu
     Ok(Response::xml(documents::list_parts(&page)))
 }
 
-pub async fn list_multipart_uploads(services: &CoreServices, request: &mut S3Request<'_>, bucket: String) -> Result<Response, S3Error> {
+pub async fn list_multipart_uploads(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+) -> Result<Response, S3Error> {
     let max_uploads = page_size(request, "max-uploads")?;
     let prefix = request.query.get("prefix").unwrap_or("");
     let delimiter = request.query.get("delimiter").filter(|d| !d.is_empty());
@@ -296,12 +322,14 @@ pub async fn list_multipart_uploads(services: &CoreServices, request: &mut S3Req
     let mut is_truncated = false;
     for (id, upload) in all {
         let key = upload.key.as_str();
-        let after_marker = key > key_marker || (key == key_marker && !upload_id_marker.is_empty() && id.as_str() > upload_id_marker);
+        let after_marker =
+            key > key_marker || (key == key_marker && !upload_id_marker.is_empty() && id.as_str() > upload_id_marker);
         if !key.starts_with(prefix) || !after_marker {
             continue;
         }
-        let rolled_up = delimiter
-            .and_then(|delimiter| key[prefix.len()..].find(delimiter).map(|at| key[..prefix.len() + at + delimiter.len()].to_string()));
+        let rolled_up = delimiter.and_then(|delimiter| {
+            key[prefix.len()..].find(delimiter).map(|at| key[..prefix.len() + at + delimiter.len()].to_string())
+        });
         if let Some(common) = &rolled_up {
             if common_prefixes.last() == Some(common) {
                 continue;
@@ -343,7 +371,10 @@ mod tests {
         let mut map = BTreeMap::new();
         for (index, (number, size, etag)) in parts.iter().enumerate() {
             let extent = Extent { block: BlockId { core: 0, sequence: index as u64 }, offset: 0, length: *size };
-            map.insert(*number, PartRecord { size: *size, etag: etag.to_string(), last_modified_ms: 0, extents: vec![extent] });
+            map.insert(
+                *number,
+                PartRecord { size: *size, etag: etag.to_string(), last_modified_ms: 0, extents: vec![extent] },
+            );
         }
         UploadRecord { key: "k".into(), initiated_ms: 0, attributes: Default::default(), parts: map }
     }

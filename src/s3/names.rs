@@ -22,7 +22,11 @@ pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
     if name.parse::<std::net::Ipv4Addr>().is_ok() {
         return invalid("names are not IP addresses");
     }
-    if name.starts_with("xn--") || name.starts_with("sthree-") || name.ends_with("-s3alias") || name.ends_with("--ol-s3") {
+    if name.starts_with("xn--")
+        || name.starts_with("sthree-")
+        || name.ends_with("-s3alias")
+        || name.ends_with("--ol-s3")
+    {
         return invalid("names do not use reserved prefixes or suffixes");
     }
     Ok(())
@@ -38,8 +42,19 @@ mod tests {
             assert!(validate_bucket_name(good).is_ok(), "{good}");
         }
         for bad in [
-            "ab", &"a".repeat(64), "Bucket", "bucket_1", "-abc", "abc-", "a..b", "a.-b", "192.168.1.1",
-            "xn--abc", "abc-s3alias", "with space", "ünï",
+            "ab",
+            &"a".repeat(64),
+            "Bucket",
+            "bucket_1",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            "with space",
+            "ünï",
         ] {
             assert!(validate_bucket_name(bad).is_err(), "{bad}");
         }

@@ -27,7 +27,12 @@ const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
     ("response-content-encoding", "content-encoding"),
 ];
 
-pub async fn put_object(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+pub async fn put_object(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response, S3Error> {
     let metadata = WriteMetadata::from_head(request.head)?;
     let tags = match request.head.header("x-amz-tagging") {
         Some(value) => parse_tagging_header(value)?,
@@ -38,7 +43,8 @@ pub async fn put_object(services: &CoreServices, request: &mut S3Request<'_>, bu
         return Err(s3_error!(MissingContentLength));
     }
     // Refuse before taking a large body when the bucket is missing (the commit checks again).
-    let small = request.body.declared_length().is_some_and(|length| length <= crate::limits::INLINE_OBJECT_BYTES_MAX as u64);
+    let small =
+        request.body.declared_length().is_some_and(|length| length <= crate::limits::INLINE_OBJECT_BYTES_MAX as u64);
     if !small {
         let bucket = bucket.clone();
         services.shards.call(&bucket.clone(), move |shard| async move { shard.bucket_record(&bucket) }).await?;
@@ -106,30 +112,29 @@ pub async fn get_object(
         RangeRequest::Whole => (StatusCode::OK, 0, record.size),
         RangeRequest::Partial { start, length } => (StatusCode::PARTIAL_CONTENT, start, length),
         RangeRequest::Unsatisfiable => {
-            return Err(s3_error!(InvalidRange, "The requested range is not satisfiable (object size {})", record.size));
+            return Err(s3_error!(
+                InvalidRange,
+                "The requested range is not satisfiable (object size {})",
+                record.size
+            ));
         }
     };
     let mut response = Response::new(status);
     object_headers(&mut response, &record, &overrides);
-    let checksum_mode = request.head.header("x-amz-checksum-mode").is_some_and(|mode| mode.eq_ignore_ascii_case("ENABLED"));
+    let checksum_mode =
+        request.head.header("x-amz-checksum-mode").is_some_and(|mode| mode.eq_ignore_ascii_case("ENABLED"));
     if let (true, Some((name, value))) = (checksum_mode && status == StatusCode::OK, &record.checksum) {
         response.push_header(name, value);
     }
     if status == StatusCode::PARTIAL_CONTENT {
         response.push_header("Content-Range", format_args!("bytes {}-{}/{}", offset, offset + length - 1, record.size));
     }
-    response.body = if head_only {
-        ResponseBody::HeadOnly { length }
-    } else {
-        ResponseBody::Object { record, offset, length }
-    };
+    response.body =
+        if head_only { ResponseBody::HeadOnly { length } } else { ResponseBody::Object { record, offset, length } };
     Ok(response)
 }
 
 pub async fn delete_object(services: &CoreServices, bucket: String, key: String) -> Result<Response, S3Error> {
-    services
-        .shards
-        .call(&bucket.clone(), move |shard| async move { shard.delete_object(bucket, key).await })
-        .await?;
+    services.shards.call(&bucket.clone(), move |shard| async move { shard.delete_object(bucket, key).await }).await?;
     Ok(Response::no_content())
 }

@@ -12,43 +12,134 @@ use crate::s3_error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     ListBuckets,
-    CreateBucket { bucket: String },
-    HeadBucket { bucket: String },
-    DeleteBucket { bucket: String },
-    GetBucketLocation { bucket: String },
-    GetBucketVersioning { bucket: String },
-    ListObjects { bucket: String },
-    ListObjectsV2 { bucket: String },
-    ListMultipartUploads { bucket: String },
-    DeleteObjects { bucket: String },
-    GetBucketTagging { bucket: String },
-    PutBucketTagging { bucket: String },
-    DeleteBucketTagging { bucket: String },
-    PutObject { bucket: String, key: String },
-    CopyObject { bucket: String, key: String },
-    GetObject { bucket: String, key: String },
-    HeadObject { bucket: String, key: String },
-    DeleteObject { bucket: String, key: String },
-    GetObjectTagging { bucket: String, key: String },
-    PutObjectTagging { bucket: String, key: String },
-    DeleteObjectTagging { bucket: String, key: String },
-    CreateMultipartUpload { bucket: String, key: String },
-    UploadPart { bucket: String, key: String },
-    UploadPartCopy { bucket: String, key: String },
-    CompleteMultipartUpload { bucket: String, key: String },
-    AbortMultipartUpload { bucket: String, key: String },
-    ListParts { bucket: String, key: String },
+    CreateBucket {
+        bucket: String,
+    },
+    HeadBucket {
+        bucket: String,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
+    GetBucketLocation {
+        bucket: String,
+    },
+    GetBucketVersioning {
+        bucket: String,
+    },
+    ListObjects {
+        bucket: String,
+    },
+    ListObjectsV2 {
+        bucket: String,
+    },
+    ListMultipartUploads {
+        bucket: String,
+    },
+    DeleteObjects {
+        bucket: String,
+    },
+    GetBucketTagging {
+        bucket: String,
+    },
+    PutBucketTagging {
+        bucket: String,
+    },
+    DeleteBucketTagging {
+        bucket: String,
+    },
+    PutObject {
+        bucket: String,
+        key: String,
+    },
+    CopyObject {
+        bucket: String,
+        key: String,
+    },
+    GetObject {
+        bucket: String,
+        key: String,
+    },
+    HeadObject {
+        bucket: String,
+        key: String,
+    },
+    DeleteObject {
+        bucket: String,
+        key: String,
+    },
+    GetObjectTagging {
+        bucket: String,
+        key: String,
+    },
+    PutObjectTagging {
+        bucket: String,
+        key: String,
+    },
+    DeleteObjectTagging {
+        bucket: String,
+        key: String,
+    },
+    CreateMultipartUpload {
+        bucket: String,
+        key: String,
+    },
+    UploadPart {
+        bucket: String,
+        key: String,
+    },
+    UploadPartCopy {
+        bucket: String,
+        key: String,
+    },
+    CompleteMultipartUpload {
+        bucket: String,
+        key: String,
+    },
+    AbortMultipartUpload {
+        bucket: String,
+        key: String,
+    },
+    ListParts {
+        bucket: String,
+        key: String,
+    },
     /// A real S3 sub-resource this server does not implement (answered 501).
-    Unsupported { what: String },
+    Unsupported {
+        what: String,
+    },
 }
 
 /// Sub-resources of S3 that we recognise but do not implement: answering 501 lets tools
 /// degrade cleanly instead of misreading a listing.
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
-    "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
-    "inventory", "legal-hold", "lifecycle", "logging", "metadataTable", "metrics", "notification",
-    "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
-    "requestPayment", "restore", "retention", "select", "torrent", "versions", "website",
+    "accelerate",
+    "acl",
+    "analytics",
+    "attributes",
+    "cors",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "lifecycle",
+    "logging",
+    "metadataTable",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "restore",
+    "retention",
+    "select",
+    "torrent",
+    "versions",
+    "website",
 ];
 
 /// The bucket and key a request path names.
@@ -212,10 +303,7 @@ mod tests {
             let prefixed = format!("{PREFIX}{target}");
             assert_eq!(action(method.clone(), &prefixed).unwrap(), expected, "{method} {prefixed}");
         }
-        assert_eq!(
-            action_with(Method::PUT, "/bkt/k", true).unwrap(),
-            CopyObject { bucket: b("bkt"), key: b("k") }
-        );
+        assert_eq!(action_with(Method::PUT, "/bkt/k", true).unwrap(), CopyObject { bucket: b("bkt"), key: b("k") });
         assert_eq!(
             action_with(Method::PUT, "/bkt/k?partNumber=1&uploadId=2", true).unwrap(),
             UploadPartCopy { bucket: b("bkt"), key: b("k") }

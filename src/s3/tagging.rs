@@ -93,14 +93,19 @@ pub fn encode_tagging(tags: &[Pair]) -> Vec<u8> {
 }
 
 pub async fn get_bucket_tagging(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
-    let record = services.shards.call(&bucket.clone(), move |shard| async move { shard.bucket_record(&bucket) }).await?;
+    let record =
+        services.shards.call(&bucket.clone(), move |shard| async move { shard.bucket_record(&bucket) }).await?;
     match record.tags {
         Some(tags) => Ok(Response::xml(encode_tagging(&tags))),
         None => Err(s3_error!(NoSuchTagSet)),
     }
 }
 
-pub async fn put_bucket_tagging(services: &CoreServices, request: &mut S3Request<'_>, bucket: String) -> Result<Response, S3Error> {
+pub async fn put_bucket_tagging(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+) -> Result<Response, S3Error> {
     let document = request.read_document(XML_BODY_BYTES_MAX).await?;
     let tags = decode_tagging(&document, BUCKET_TAGS_MAX)?;
     services
@@ -118,13 +123,23 @@ pub async fn delete_bucket_tagging(services: &CoreServices, bucket: String) -> R
     Ok(Response::no_content())
 }
 
-pub async fn get_object_tagging(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+pub async fn get_object_tagging(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response, S3Error> {
     check_version_id(request.query)?;
     let record = super::object::lookup(services, &bucket, &key).await?;
     Ok(Response::xml(encode_tagging(&record.tags)))
 }
 
-pub async fn put_object_tagging(services: &CoreServices, request: &mut S3Request<'_>, bucket: String, key: String) -> Result<Response, S3Error> {
+pub async fn put_object_tagging(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response, S3Error> {
     check_version_id(request.query)?;
     let document = request.read_document(XML_BODY_BYTES_MAX).await?;
     let tags = decode_tagging(&document, OBJECT_TAGS_MAX)?;

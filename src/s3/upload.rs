@@ -45,9 +45,8 @@ pub fn content_md5(request: &S3Request<'_>) -> Result<Option<[u8; 16]>, S3Error>
     let Some(value) = request.head.header("content-md5") else {
         return Ok(None);
     };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(value.trim())
-        .map_err(|_| s3_error!(InvalidDigest))?;
+    let decoded =
+        base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| s3_error!(InvalidDigest))?;
     let digest: [u8; 16] = decoded.try_into().map_err(|_| s3_error!(InvalidDigest))?;
     Ok(Some(digest))
 }

@@ -79,10 +79,7 @@ impl Query {
 
     /// The first value of `name` (`Some("")` when present without a value).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_deref().unwrap_or(""))
+        self.pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_deref().unwrap_or(""))
     }
 
     pub fn has(&self, name: &str) -> bool {

@@ -175,7 +175,5 @@ pub fn error_response(error: &S3Error, resource: &str, request_id: &str, prefix:
     let bucket = names.as_ref().and_then(|names| names.bucket.as_deref());
     let key = names.as_ref().and_then(|names| names.key.as_deref());
     let document = error.to_xml(resource, request_id, bucket, key);
-    Response::new(error.code.status())
-        .header("Content-Type", "application/xml")
-        .body(ResponseBody::Bytes(document))
+    Response::new(error.code.status()).header("Content-Type", "application/xml").body(ResponseBody::Bytes(document))
 }

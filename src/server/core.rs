@@ -87,8 +87,8 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreServices>, Rc<str>
         local[shard.id] = Some(Shard::new(shard.id, shard.state, shard.journal_path, sync, blocks.clone()));
     }
     let options = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(LISTEN_BACKLOG);
-    let listener =
-        TcpListener::bind_with_config(plan.listen, &options).map_err(|e| format!("cannot listen on {}: {e}", plan.listen))?;
+    let listener = TcpListener::bind_with_config(plan.listen, &options)
+        .map_err(|e| format!("cannot listen on {}: {e}", plan.listen))?;
     monoio::spawn(serve_mailbox(plan.mailbox, local.clone()));
     let shards = ShardRouter::new(core, plan.config.cores, local, plan.senders);
     let services = CoreServices {

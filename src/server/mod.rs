@@ -65,10 +65,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
             .map_err(|e| StartError(format!("cannot start core {core}: {e}")))?;
         threads.push(thread);
         // Core 0 binds first (port 0 becomes a real port); the others join its port.
-        let bound: SocketAddr = ready
-            .recv()
-            .map_err(|_| StartError(format!("core {core} stopped while starting")))?
-            .map_err(StartError)?;
+        let bound: SocketAddr =
+            ready.recv().map_err(|_| StartError(format!("core {core} stopped while starting")))?.map_err(StartError)?;
         listen = bound;
     }
     drop(senders);

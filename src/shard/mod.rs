@@ -39,8 +39,7 @@ mod tests {
         for name in ["a", "bucket-for-testing", "warehouse"] {
             assert!(shard_for(name, 3) < 3);
         }
-        let spread: std::collections::HashSet<_> =
-            (0..100).map(|i| shard_for(&format!("bucket-{i}"), 4)).collect();
+        let spread: std::collections::HashSet<_> = (0..100).map(|i| shard_for(&format!("bucket-{i}"), 4)).collect();
         assert_eq!(spread.len(), 4);
     }
 

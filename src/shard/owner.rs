@@ -20,7 +20,9 @@ use crate::store::group_sync::GroupSync;
 use crate::store::index::{ListPage, ListQuery, Released, ShardState};
 use crate::store::journal::{self, Journal};
 use crate::store::journal_entry::JournalEntry;
-use crate::store::record::{BucketRecord, ObjectAttributes, ObjectRecord, Pair, PartRecord, SharedRecord, UploadRecord};
+use crate::store::record::{
+    BucketRecord, ObjectAttributes, ObjectRecord, Pair, PartRecord, SharedRecord, UploadRecord,
+};
 
 /// A conditional write (`If-None-Match: *`, `If-Match: etag`), checked atomically at commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -319,8 +321,7 @@ impl Shard {
 fn rebuild(state: &RefCell<ShardState>, path: &PathBuf, durable_length: u64) {
     let rebuilt = std::fs::read(path).and_then(|mut bytes| {
         bytes.truncate(durable_length as usize);
-        journal::replay_bytes(&bytes)
-            .map_err(|error| io::Error::other(format!("journal replay failed: {error:?}")))
+        journal::replay_bytes(&bytes).map_err(|error| io::Error::other(format!("journal replay failed: {error:?}")))
     });
     match rebuilt {
         Ok(replay) => {

@@ -45,11 +45,7 @@ impl BlockStore {
         let sequence = self.next_sequence.get();
         self.next_sequence.set(sequence + 1);
         let block = BlockId { core: self.core, sequence };
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(layout::block_path(&self.root, block))
-            .await?;
+        let file = OpenOptions::new().write(true).create_new(true).open(layout::block_path(&self.root, block)).await?;
         Ok((block, file))
     }
 
@@ -103,7 +99,8 @@ impl BlockStore {
                 while remaining > 0 {
                     buffer.clear();
                     let want = (buffer.capacity() as u64).min(remaining) as usize;
-                    let (result, slice) = file.read_at(monoio::buf::IoBufMut::slice_mut(buffer, 0..want), position).await;
+                    let (result, slice) =
+                        file.read_at(monoio::buf::IoBufMut::slice_mut(buffer, 0..want), position).await;
                     buffer = slice.into_inner();
                     match result {
                         Ok(0) => return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short block")), buffer),

@@ -131,10 +131,10 @@ impl ShardState {
     /// Re-creates the journal entries that rebuild this state (a checkpoint).
     pub fn snapshot_entries(&self) -> impl Iterator<Item = JournalEntry> + '_ {
         self.buckets.iter().flat_map(|(name, index)| {
-            let created = index.record.iter().map(move |record| JournalEntry::CreateBucket {
-                bucket: name.clone(),
-                created_ms: record.created_ms,
-            });
+            let created = index
+                .record
+                .iter()
+                .map(move |record| JournalEntry::CreateBucket { bucket: name.clone(), created_ms: record.created_ms });
             let tags = index
                 .record
                 .as_ref()
@@ -214,18 +214,14 @@ impl BucketIndex {
         let mut lower_inclusive = !matches!(start_after, Some(marker) if marker >= prefix);
         let mut count = 0usize;
         'seek: loop {
-            let bound = if lower_inclusive {
-                Bound::Included(lower.as_slice())
-            } else {
-                Bound::Excluded(lower.as_slice())
-            };
+            let bound =
+                if lower_inclusive { Bound::Included(lower.as_slice()) } else { Bound::Excluded(lower.as_slice()) };
             for (key, record) in self.objects.range::<[u8], _>((bound, Bound::Unbounded)) {
                 if !key.starts_with(prefix) {
                     break 'seek;
                 }
                 let rolled_up = delimiter.and_then(|delimiter| {
-                    find(&key[prefix.len()..], delimiter)
-                        .map(|at| &key[..prefix.len() + at + delimiter.len()])
+                    find(&key[prefix.len()..], delimiter).map(|at| &key[..prefix.len() + at + delimiter.len()])
                 });
                 if let Some(common) = rolled_up {
                     // A group at or before the marker was returned on an earlier page.

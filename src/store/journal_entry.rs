@@ -10,16 +10,50 @@ use super::record::{BlockId, Extent, ObjectAttributes, ObjectData, ObjectRecord,
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JournalEntry {
-    CreateBucket { bucket: String, created_ms: u64 },
-    DeleteBucket { bucket: String },
-    PutObject { bucket: String, key: String, record: Arc<ObjectRecord> },
-    DeleteObject { bucket: String, key: String },
-    SetBucketTags { bucket: String, tags: Option<Vec<Pair>> },
-    CreateUpload { bucket: String, key: String, upload_id: String, initiated_ms: u64, attributes: ObjectAttributes },
-    PutPart { bucket: String, upload_id: String, part_number: u32, part: PartRecord },
+    CreateBucket {
+        bucket: String,
+        created_ms: u64,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
+    PutObject {
+        bucket: String,
+        key: String,
+        record: Arc<ObjectRecord>,
+    },
+    DeleteObject {
+        bucket: String,
+        key: String,
+    },
+    SetBucketTags {
+        bucket: String,
+        tags: Option<Vec<Pair>>,
+    },
+    CreateUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        initiated_ms: u64,
+        attributes: ObjectAttributes,
+    },
+    PutPart {
+        bucket: String,
+        upload_id: String,
+        part_number: u32,
+        part: PartRecord,
+    },
     /// Completes an upload: the upload disappears and `record` is stored under its key.
-    CompleteUpload { bucket: String, upload_id: String, key: String, record: Arc<ObjectRecord> },
-    AbortUpload { bucket: String, upload_id: String },
+    CompleteUpload {
+        bucket: String,
+        upload_id: String,
+        key: String,
+        record: Arc<ObjectRecord>,
+    },
+    AbortUpload {
+        bucket: String,
+        upload_id: String,
+    },
 }
 
 const CREATE_BUCKET: u8 = 1;
@@ -109,20 +143,14 @@ impl JournalEntry {
     pub fn decode(payload: &[u8]) -> Result<JournalEntry, CodecError> {
         let mut decoder = Decoder::new(payload);
         let entry = match decoder.u8()? {
-            CREATE_BUCKET => JournalEntry::CreateBucket {
-                bucket: decoder.string()?,
-                created_ms: decoder.u64()?,
-            },
+            CREATE_BUCKET => JournalEntry::CreateBucket { bucket: decoder.string()?, created_ms: decoder.u64()? },
             DELETE_BUCKET => JournalEntry::DeleteBucket { bucket: decoder.string()? },
             PUT_OBJECT => JournalEntry::PutObject {
                 bucket: decoder.string()?,
                 key: decoder.string()?,
                 record: Arc::new(decode_record(&mut decoder)?),
             },
-            DELETE_OBJECT => JournalEntry::DeleteObject {
-                bucket: decoder.string()?,
-                key: decoder.string()?,
-            },
+            DELETE_OBJECT => JournalEntry::DeleteObject { bucket: decoder.string()?, key: decoder.string()? },
             SET_BUCKET_TAGS => {
                 let bucket = decoder.string()?;
                 let tags = match decoder.u8()? {
@@ -155,7 +183,12 @@ impl JournalEntry {
                 if extents.iter().map(|extent| extent.length).sum::<u64>() != size {
                     return Err(CodecError("part size does not match its extents"));
                 }
-                JournalEntry::PutPart { bucket, upload_id, part_number, part: PartRecord { size, etag, last_modified_ms, extents } }
+                JournalEntry::PutPart {
+                    bucket,
+                    upload_id,
+                    part_number,
+                    part: PartRecord { size, etag, last_modified_ms, extents },
+                }
             }
             COMPLETE_UPLOAD => JournalEntry::CompleteUpload {
                 bucket: decoder.string()?,
@@ -249,17 +282,7 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
     if stored != size {
         return Err(CodecError("object size does not match its data"));
     }
-    Ok(ObjectRecord {
-        size,
-        etag,
-        last_modified_ms,
-        content_type,
-        stored_headers,
-        user_metadata,
-        tags,
-        checksum,
-        data,
-    })
+    Ok(ObjectRecord { size, etag, last_modified_ms, content_type, stored_headers, user_metadata, tags, checksum, data })
 }
 
 #[cfg(test)]
@@ -284,11 +307,8 @@ mod tests {
 
     #[test]
     fn every_entry_round_trips() {
-        let blocks = ObjectData::Blocks(vec![Extent {
-            block: BlockId { core: 1, sequence: 42 },
-            offset: 0,
-            length: 10,
-        }]);
+        let blocks =
+            ObjectData::Blocks(vec![Extent { block: BlockId { core: 1, sequence: 42 }, offset: 0, length: 10 }]);
         let entries = [
             JournalEntry::CreateBucket { bucket: "b".into(), created_ms: 5 },
             JournalEntry::DeleteBucket { bucket: "b".into() },

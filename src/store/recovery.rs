@@ -79,9 +79,8 @@ fn open_format(root: &Path, cores: usize) -> Result<usize, OpenError> {
     create_directory(root).map_err(|e| io_error("cannot create data directory", root, e))?;
     let format_path = layout::format_path(root);
     match fs::read_to_string(&format_path) {
-        Ok(text) => layout::parse_format(&text).map_err(|reason| {
-            OpenError(format!("{} is not a usable s3core data directory: {reason}", root.display()))
-        }),
+        Ok(text) => layout::parse_format(&text)
+            .map_err(|reason| OpenError(format!("{} is not a usable s3core data directory: {reason}", root.display()))),
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             let mut entries = fs::read_dir(root).map_err(|e| io_error("cannot read", root, e))?;
             if entries.next().is_some() {
@@ -121,11 +120,7 @@ fn open_shard(root: &Path, id: usize) -> Result<(RecoveredShard, u64), OpenError
 }
 
 /// Deletes unreferenced block files and finds each core's next block sequence.
-fn reclaim_blocks(
-    root: &Path,
-    cores: usize,
-    referenced: &HashSet<BlockId>,
-) -> Result<(Vec<u64>, u64), OpenError> {
+fn reclaim_blocks(root: &Path, cores: usize, referenced: &HashSet<BlockId>) -> Result<(Vec<u64>, u64), OpenError> {
     let blocks = layout::blocks_directory(root);
     create_directory(&blocks).map_err(|e| io_error("cannot create", &blocks, e))?;
     let mut next = vec![0u64; cores];

@@ -28,7 +28,10 @@ pub fn decode_delete(document: &[u8]) -> Result<DeleteRequest, XmlDecodeError> {
         keys.push(key.to_string());
     }
     if keys.is_empty() || keys.len() > DELETE_OBJECTS_KEYS_MAX {
-        return Err(XmlDecodeError::Malformed(format!("{} objects (1 to {DELETE_OBJECTS_KEYS_MAX} allowed)", keys.len())));
+        return Err(XmlDecodeError::Malformed(format!(
+            "{} objects (1 to {DELETE_OBJECTS_KEYS_MAX} allowed)",
+            keys.len()
+        )));
     }
     Ok(DeleteRequest { quiet, keys })
 }
@@ -82,10 +85,8 @@ mod tests {
 
     #[test]
     fn result_lists_deleted_and_errors() {
-        let outcomes = vec![
-            ("a".to_string(), Ok(())),
-            ("b".to_string(), Err(S3Error::new(S3ErrorCode::KeyTooLongError))),
-        ];
+        let outcomes =
+            vec![("a".to_string(), Ok(())), ("b".to_string(), Err(S3Error::new(S3ErrorCode::KeyTooLongError)))];
         let xml = String::from_utf8(encode_delete_result(false, &outcomes)).unwrap();
         assert!(xml.contains("<Deleted><Key>a</Key></Deleted><Error><Key>b</Key><Code>KeyTooLongError</Code>"));
         let quiet = String::from_utf8(encode_delete_result(true, &outcomes)).unwrap();

@@ -5,9 +5,9 @@
 //! client input.
 
 pub mod delete;
-pub mod tree;
 pub mod list;
 pub mod multipart;
+pub mod tree;
 
 use quick_xml::escape::escape;
 

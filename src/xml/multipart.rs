@@ -39,9 +39,7 @@ pub fn decode_complete(document: &[u8]) -> Result<Vec<(u32, String)>, XmlDecodeE
             .and_then(|text| text.trim().parse::<u32>().ok())
             .filter(|number| (1..=PART_NUMBER_MAX).contains(number))
             .ok_or_else(|| XmlDecodeError::Malformed("Part without a valid PartNumber".into()))?;
-        let etag = part
-            .child_text("ETag")
-            .ok_or_else(|| XmlDecodeError::Malformed("Part without ETag".into()))?;
+        let etag = part.child_text("ETag").ok_or_else(|| XmlDecodeError::Malformed("Part without ETag".into()))?;
         parts.push((number, etag.trim().trim_matches('"').to_string()));
     }
     if parts.is_empty() || parts.len() > PART_NUMBER_MAX as usize {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The one command that runs s3core's whole test suite on a fresh Linux machine:
+#   1. a Python venv in .venv with the real S3 clients (reinstalled only when
+#      tests/clients/requirements.txt changes),
+#   2. all Rust tests (cargo test), and the server binary (cargo build),
+#   3. the real-client compatibility tests (pytest tests/clients) against target/debug/s3core.
+# Extra arguments are passed to pytest, e.g. ./test.sh -k awscli -x
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+VENV=.venv
+REQUIREMENTS=tests/clients/requirements.txt
+STAMP="$VENV/.requirements.sha256"
+
+# boto 2 (tests/clients/test_boto2.py) imports the `imp` module, gone since Python 3.12:
+# prefer a 3.11 interpreter when one is installed.
+if [[ -n "${PYTHON:-}" ]]; then
+    python="$PYTHON"
+elif command -v python3.11 >/dev/null 2>&1; then
+    python=python3.11
+else
+    python=python3
+fi
+
+if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    echo "test.sh: creating $VENV with $("$python" --version 2>&1)"
+    rm -rf "$VENV"
+    "$python" -m venv "$VENV"
+fi
+
+want="$( (cat "$REQUIREMENTS"; "$VENV/bin/python" --version) | sha256sum | cut -d' ' -f1)"
+if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
+    echo "test.sh: installing $REQUIREMENTS into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+    echo "$want" > "$STAMP"
+fi
+
+status=0
+
+echo "test.sh: cargo test"
+cargo test || status=$?
+
+# cargo test builds the binary only when the package has integration tests; make sure.
+echo "test.sh: cargo build"
+cargo build --bins
+
+export S3CORE_BIN="${S3CORE_BIN:-$PWD/target/debug/s3core}"
+echo "test.sh: pytest tests/clients (S3CORE_BIN=$S3CORE_BIN)"
+"$VENV/bin/python" -m pytest tests/clients -q "$@" || status=$?
+
+if [[ $status -ne 0 ]]; then
+    echo "test.sh: FAILED (exit $status)" >&2
+fi
+exit "$status"
