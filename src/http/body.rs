@@ -39,20 +39,27 @@ pub struct BodyReader {
 impl BodyReader {
     /// Works out the body framing from the head.
     pub fn from_head(head: &RequestHead) -> Result<BodyReader, S3Error> {
-        let chunked = match head.header("transfer-encoding") {
-            None => false,
-            Some(value) if value.eq_ignore_ascii_case("chunked") => true,
-            Some(_) => return Err(s3_error!(NotImplemented, "Transfer-Encoding other than chunked is not supported")),
+        let mut encodings = head.headers.get_all("transfer-encoding").iter();
+        let chunked = match (encodings.next(), encodings.next()) {
+            (None, _) => false,
+            (Some(value), None) if value.as_bytes().eq_ignore_ascii_case(b"chunked") => true,
+            _ => return Err(s3_error!(NotImplemented, "Transfer-Encoding other than chunked is not supported")),
         };
-        let length = match head.header("content-length") {
-            None => None,
-            Some(value) => Some(
-                value
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| s3_error!(InvalidArgument, "Content-Length is not a number"))?,
-            ),
-        };
+        // Several Content-Length fields that disagree would let a request hide another in its
+        // body (RFC 9112 section 6.3): refuse them.
+        let mut length = None;
+        for value in head.headers.get_all("content-length") {
+            let parsed = std::str::from_utf8(value.as_bytes())
+                .ok()
+                .map(str::trim)
+                .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|text| text.parse::<u64>().ok())
+                .ok_or_else(|| s3_error!(InvalidArgument, "Content-Length is not a number"))?;
+            if length.is_some_and(|earlier| earlier != parsed) {
+                return Err(s3_error!(InvalidRequest, "conflicting Content-Length headers"));
+            }
+            length = Some(parsed);
+        }
         let transfer = match (chunked, length) {
             (true, Some(_)) => {
                 return Err(s3_error!(InvalidRequest, "Content-Length and Transfer-Encoding together"));

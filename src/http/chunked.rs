@@ -16,17 +16,21 @@ pub enum ChunkError {
     BadTrailer,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
+    #[default]
     SizeLine,
-    Data { remaining: u64 },
+    Data {
+        remaining: u64,
+    },
     DataCr,
     DataLf,
     Trailer,
     Done,
 }
 
-/// One chunk's extensions as given on its size line (e.g. `chunk-signature=...`).
+/// The decoder's state; extensions of the last size line (e.g. `chunk-signature=...`) are kept
+/// for signature checks.
 #[derive(Debug, Default, Clone)]
 pub struct ChunkDecoder {
     state: State,
@@ -37,12 +41,6 @@ pub struct ChunkDecoder {
     /// Extensions of the most recent size line, for signature checks.
     pub last_extensions: String,
     pub decoded_bytes: u64,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State::SizeLine
-    }
 }
 
 impl ChunkDecoder {

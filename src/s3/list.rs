@@ -60,7 +60,8 @@ pub async fn list_objects_v1(
         max_keys: echo.max_keys,
     };
     let page = page(services, &bucket, query).await?;
-    Ok(Response::xml(encode_v1(&echo, marker, &page)))
+    let next_token = page.is_truncated.then(|| page.last.as_deref().map(encode_token)).flatten();
+    Ok(Response::xml(encode_v1(&echo, marker, &page, next_token.as_deref())))
 }
 
 /// Continuation tokens are opaque to clients: base64 of the last key or prefix returned.

@@ -64,7 +64,7 @@ async fn write_out(connection: &mut Connection, out: &mut Vec<u8>) -> Result<(),
 async fn stream_blocks(
     connection: &mut Connection,
     services: &CoreServices,
-    head: &mut Vec<u8>,
+    head: &[u8],
     extents: &[Extent],
     offset: u64,
     length: u64,

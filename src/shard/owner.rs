@@ -6,6 +6,7 @@
 //! 2. apply the journal entry to the in-memory state (`ShardState::apply`);
 //! 3. append the same entry to the journal's pending batch;
 //! 4. await the group commit; only then reply and unlink the blocks the change released.
+//!
 //! A failed flush rebuilds the state from the durable journal (see `group_sync`).
 
 use std::cell::RefCell;

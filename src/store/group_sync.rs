@@ -67,12 +67,15 @@ struct SyncState {
 }
 
 /// A file with group-committed appends (a journal) or group-committed fsyncs (a directory).
+/// Runs after a failed flush with the last durable length.
+type FailureHook = Box<dyn Fn(u64)>;
+
 pub struct GroupSync {
     file: File,
     /// `fdatasync` suffices for an appended file (it covers the size); a directory needs fsync.
     data_only: bool,
     state: RefCell<SyncState>,
-    on_failure: RefCell<Option<Box<dyn Fn(u64)>>>,
+    on_failure: RefCell<Option<FailureHook>>,
     failures: Cell<u64>,
     flushes: Cell<u64>,
 }

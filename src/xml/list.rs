@@ -90,7 +90,15 @@ impl ListEcho<'_> {
 }
 
 /// ListObjects (V1). `NextMarker` is only sent with a delimiter, as S3 does.
-pub fn list_objects_v1(echo: &ListEcho<'_>, marker: &str, page: &ListPage) -> Vec<u8> {
+/// `next_continuation_token`: Alluxio's REST walkthrough pages a plain `GET /bucket?max-keys=N`
+/// with `continuation-token`, so a truncated V1 page also carries one (clients that do not
+/// know the element ignore it, as S3's XML contract allows).
+pub fn list_objects_v1(
+    echo: &ListEcho<'_>,
+    marker: &str,
+    page: &ListPage,
+    next_continuation_token: Option<&str>,
+) -> Vec<u8> {
     let mut xml = XmlWriter::with_declaration();
     echo.common_head(&mut xml);
     xml.element("Marker", &echo.text(marker));
@@ -101,6 +109,9 @@ pub fn list_objects_v1(echo: &ListEcho<'_>, marker: &str, page: &ListPage) -> Ve
     }
     xml.element_u64("MaxKeys", echo.max_keys as u64);
     xml.element_bool("IsTruncated", page.is_truncated);
+    if let Some(token) = next_continuation_token {
+        xml.element("NextContinuationToken", token);
+    }
     echo.common_tail(&mut xml, page, true);
     xml.finish()
 }
@@ -186,7 +197,7 @@ mod tests {
     #[test]
     fn v1_url_encodes_and_sends_next_marker_with_delimiter() {
         let echo = ListEcho { bucket: "bkt", prefix: "a b", delimiter: Some("/"), max_keys: 1000, url_encode: true };
-        let xml = String::from_utf8(list_objects_v1(&echo, "", &page())).unwrap();
+        let xml = String::from_utf8(list_objects_v1(&echo, "", &page(), None)).unwrap();
         assert!(xml.contains("<Prefix>a%20b</Prefix><Marker></Marker><NextMarker>dir/</NextMarker>"));
         assert!(xml.contains("<Key>a%20b%26c</Key>"));
         assert!(xml.contains("<EncodingType>url</EncodingType>"));

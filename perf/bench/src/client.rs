@@ -75,12 +75,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(
-        endpoint: Endpoint,
-        bucket: &str,
-        io_timeout: Duration,
-        credentials: Option<Credentials>,
-    ) -> Self {
+    pub fn new(endpoint: Endpoint, bucket: &str, io_timeout: Duration, credentials: Option<Credentials>) -> Self {
         Client {
             endpoint,
             bucket: bucket.to_string(),
@@ -97,8 +92,8 @@ impl Client {
     /// Opens the connection now, so that its cost is not charged to the first request.
     pub fn connect(&mut self) -> Result<(), RequestError> {
         if self.stream.is_none() {
-            let stream = TcpStream::connect_timeout(&self.endpoint.addr, self.io_timeout)
-                .map_err(RequestError::Connect)?;
+            let stream =
+                TcpStream::connect_timeout(&self.endpoint.addr, self.io_timeout).map_err(RequestError::Connect)?;
             let setup = stream
                 .set_nodelay(true)
                 .and_then(|()| stream.set_read_timeout(Some(self.io_timeout)))
@@ -112,11 +107,7 @@ impl Client {
 
     /// Sends `request` and reads the whole response. Body bytes are discarded, or kept in
     /// `collect` up to its limit. Any error closes the connection; the next call reopens it.
-    pub fn send(
-        &mut self,
-        request: &Request<'_>,
-        collect: Option<Collect<'_>>,
-    ) -> Result<Response, RequestError> {
+    pub fn send(&mut self, request: &Request<'_>, collect: Option<Collect<'_>>) -> Result<Response, RequestError> {
         self.connect()?;
         self.build_head(request);
         let stream = self.stream.as_mut().expect("connected above");
@@ -124,10 +115,7 @@ impl Client {
             self.stream = None;
             return Err(RequestError::Write(e));
         }
-        match self
-            .reader
-            .read_response(stream, request.method == Method::Head, collect)
-        {
+        match self.reader.read_response(stream, request.method == Method::Head, collect) {
             Ok(response) => {
                 if !response.keep_alive {
                     self.stream = None;
@@ -172,12 +160,9 @@ impl Client {
             );
             return;
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let date = sigv4::amz_date(now);
-        let mut signed: [(&str, &str); 4] =
-            [("host", &self.endpoint.host), ("", ""), ("", ""), ("", "")];
+        let mut signed: [(&str, &str); 4] = [("host", &self.endpoint.host), ("", ""), ("", ""), ("", "")];
         let mut n = 1;
         if request.range.is_some() {
             signed[n] = ("range", &self.range);
@@ -236,24 +221,12 @@ mod tests {
             String::from_utf8_lossy(&c.head),
             "GET /api/bkt/obj-64m-1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nRange: bytes=3-10\r\n\r\n"
         );
-        let credentials = Credentials {
-            access_key: "AK".into(),
-            secret_key: "SK".into(),
-            region: "us-east-1".into(),
-        };
+        let credentials = Credentials { access_key: "AK".into(), secret_key: "SK".into(), region: "us-east-1".into() };
         let mut c = Client::new(endpoint, "bkt", Duration::from_secs(1), Some(credentials));
-        c.build_head(&Request {
-            method: Method::Put,
-            key: Some("list/a b"),
-            query: "",
-            range: None,
-            body: b"xy",
-        });
+        c.build_head(&Request { method: Method::Put, key: Some("list/a b"), query: "", range: None, body: b"xy" });
         let head = String::from_utf8_lossy(&c.head).to_string();
         assert!(
-            head.starts_with(
-                "PUT /api/bkt/list/a%20b HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Length: 2\r\n"
-            ),
+            head.starts_with("PUT /api/bkt/list/a%20b HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Length: 2\r\n"),
             "{head}"
         );
         assert!(head.contains("x-amz-content-sha256: UNSIGNED-PAYLOAD\r\n"));

@@ -191,10 +191,7 @@ impl Config {
             }
         }
         if !valid_bucket(&args.bucket) {
-            return Err(format!(
-                "bad bucket name {:?}: use 3-63 of a-z 0-9 . -",
-                args.bucket
-            ));
+            return Err(format!("bad bucket name {:?}: use 3-63 of a-z 0-9 . -", args.bucket));
         }
         if args.label.is_empty() || args.label.contains([',', '"', '\n', '\r']) {
             return Err("--label must be non-empty, without commas, quotes or newlines".into());
@@ -204,26 +201,17 @@ impl Config {
             let n = objects[class as usize];
             let needed = phases.iter().any(|p| p.reads() == Some(class));
             if n > OBJECTS_MAX || (needed && n == 0) {
-                return Err(format!(
-                    "--objects-{} must be 1..={OBJECTS_MAX}",
-                    class.name()
-                ));
+                return Err(format!("--objects-{} must be 1..={OBJECTS_MAX}", class.name()));
             }
         }
         if args.preload_list_keys > LIST_KEYS_MAX {
-            return Err(format!(
-                "--preload-list-keys must be at most {LIST_KEYS_MAX}"
-            ));
+            return Err(format!("--preload-list-keys must be at most {LIST_KEYS_MAX}"));
         }
         if args.put_space_mib == 0 || args.put_space_mib > 1024 * 1024 {
             return Err("--put-space-mib must be 1..=1048576".into());
         }
         let credentials = match (args.access_key, args.secret_key) {
-            (Some(access_key), Some(secret_key)) => Some(Credentials {
-                access_key,
-                secret_key,
-                region: args.region,
-            }),
+            (Some(access_key), Some(secret_key)) => Some(Credentials { access_key, secret_key, region: args.region }),
             _ => None,
         };
         let endpoint = parse_endpoint(&args.endpoint)?;
@@ -252,27 +240,20 @@ impl Config {
 
 fn check_duration(d: Duration) -> Result<Duration, String> {
     if d > DURATION_MAX {
-        return Err(format!(
-            "durations are limited to {}s",
-            DURATION_MAX.as_secs()
-        ));
+        return Err(format!("durations are limited to {}s", DURATION_MAX.as_secs()));
     }
     Ok(d)
 }
 
 fn valid_bucket(name: &str) -> bool {
     (3..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h`, `1.5s` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let value: f64 = number.parse().map_err(|_| format!("bad duration {s:?}"))?;
     let scale = match unit.trim() {
@@ -292,9 +273,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Parses `http://host[:port][/prefix]` and resolves the host.
 pub fn parse_endpoint(url: &str) -> Result<Endpoint, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("endpoint {url:?} must start with http:// (TLS is not supported)")
-    })?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("endpoint {url:?} must start with http:// (TLS is not supported)"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
@@ -303,29 +284,19 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, String> {
         return Err(format!("endpoint {url:?} has no usable host"));
     }
     if path.contains(['?', '#']) {
-        return Err(format!(
-            "endpoint {url:?} must not have a query or fragment"
-        ));
+        return Err(format!("endpoint {url:?} must not have a query or fragment"));
     }
     let has_port = match authority.rfind(']') {
         Some(bracket) => authority[bracket..].contains(':'),
         None => authority.contains(':'),
     };
-    let with_port = if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
+    let with_port = if has_port { authority.to_string() } else { format!("{authority}:80") };
     let addr = with_port
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {authority:?}: {e}"))?
         .next()
         .ok_or_else(|| format!("{authority:?} resolves to no address"))?;
-    Ok(Endpoint {
-        addr,
-        host: authority.to_string(),
-        path_prefix: path.trim_end_matches('/').to_string(),
-    })
+    Ok(Endpoint { addr, host: authority.to_string(), path_prefix: path.trim_end_matches('/').to_string() })
 }
 
 #[cfg(test)]
@@ -346,10 +317,7 @@ mod tests {
     #[test]
     fn endpoints() {
         let e = parse_endpoint("http://127.0.0.1:39999").unwrap();
-        assert_eq!(
-            (e.addr.port(), e.host.as_str(), e.path_prefix.as_str()),
-            (39999, "127.0.0.1:39999", "")
-        );
+        assert_eq!((e.addr.port(), e.host.as_str(), e.path_prefix.as_str()), (39999, "127.0.0.1:39999", ""));
         let e = parse_endpoint("http://127.0.0.1:8080/api/v1/s3/").unwrap();
         assert_eq!(e.path_prefix, "/api/v1/s3");
         let e = parse_endpoint("http://[::1]:9000").unwrap();

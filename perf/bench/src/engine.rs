@@ -71,8 +71,7 @@ struct WorkerResult {
 }
 
 fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, LATENCY_US_MAX, HISTOGRAM_SIGNIFICANT_DIGITS)
-        .expect("constant bounds are valid")
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, HISTOGRAM_SIGNIFICANT_DIGITS).expect("constant bounds are valid")
 }
 
 /// Shared by the workers of one run.
@@ -112,26 +111,19 @@ pub fn execute(spec: &Spec, config: &Config, payload: &[u8]) -> Outcome {
             })
             .collect();
         report_progress(&shared, start, || handles.iter().all(|h| h.is_finished()));
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("worker panicked"))
-            .collect()
+        handles.into_iter().map(|h| h.join().expect("worker panicked")).collect()
     });
 
     let mut latency_us = new_histogram();
     let (mut requests, mut errors, mut bytes, mut last_done) = (0, 0, 0, None::<Instant>);
     for r in results {
-        latency_us
-            .add(&r.latency_us)
-            .expect("histograms share bounds");
+        latency_us.add(&r.latency_us).expect("histograms share bounds");
         requests += r.requests;
         errors += r.errors;
         bytes += r.bytes;
         last_done = last_done.max(r.last_done);
     }
-    let elapsed = last_done.map_or(Duration::ZERO, |t| {
-        t.saturating_duration_since(measure_start)
-    });
+    let elapsed = last_done.map_or(Duration::ZERO, |t| t.saturating_duration_since(measure_start));
     Outcome {
         name: spec.name.clone(),
         connections: spec.connections,
@@ -145,20 +137,8 @@ pub fn execute(spec: &Spec, config: &Config, payload: &[u8]) -> Outcome {
 }
 
 fn worker_loop(shared: &Shared<'_>, id: usize) -> WorkerResult {
-    let mut worker = Worker::new(
-        shared.config,
-        shared.spec.work,
-        id,
-        shared.spec.connections,
-        shared.payload,
-    );
-    let mut result = WorkerResult {
-        latency_us: new_histogram(),
-        requests: 0,
-        errors: 0,
-        bytes: 0,
-        last_done: None,
-    };
+    let mut worker = Worker::new(shared.config, shared.spec.work, id, shared.spec.connections, shared.payload);
+    let mut result = WorkerResult { latency_us: new_histogram(), requests: 0, errors: 0, bytes: 0, last_done: None };
     // Connect before the clock matters; a failure here is retried by the first request.
     let _ = worker.client.connect();
     loop {
@@ -179,8 +159,7 @@ fn worker_loop(shared: &Shared<'_>, id: usize) -> WorkerResult {
         let done = Instant::now();
         match outcome {
             Ok(bytes) if measuring => {
-                let micros =
-                    u64::try_from(done.duration_since(started).as_micros()).unwrap_or(u64::MAX);
+                let micros = u64::try_from(done.duration_since(started).as_micros()).unwrap_or(u64::MAX);
                 result.latency_us.saturating_record(micros.max(1));
                 result.requests += 1;
                 result.bytes += bytes;
@@ -222,20 +201,11 @@ fn report_progress(shared: &Shared<'_>, start: Instant, finished: impl Fn() -> b
         let errors = shared.progress.errors.load(Relaxed);
         let bytes = shared.progress.bytes.load(Relaxed);
         if now < shared.measure_start {
-            eprintln!(
-                "[{name}] warm-up {:>5.1}s  errors {errors}",
-                now.duration_since(start).as_secs_f64()
-            );
+            eprintln!("[{name}] warm-up {:>5.1}s  errors {errors}", now.duration_since(start).as_secs_f64());
             continue;
         }
-        let window = now
-            .saturating_duration_since(last_at.max(shared.measure_start))
-            .as_secs_f64()
-            .max(1e-9);
-        let total = now
-            .duration_since(shared.measure_start)
-            .as_secs_f64()
-            .max(1e-9);
+        let window = now.saturating_duration_since(last_at.max(shared.measure_start)).as_secs_f64().max(1e-9);
+        let total = now.duration_since(shared.measure_start).as_secs_f64().max(1e-9);
         eprintln!(
             "[{name}] {:>6.1}s  {requests:>10} req  {:>10.0} req/s  {:>9.1} MiB/s  errors {errors}",
             total,

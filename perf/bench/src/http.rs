@@ -132,11 +132,7 @@ pub fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
 
 /// Writes `head` then `body` with as few system calls as the kernel allows (one `writev` for a
 /// small request), handling short writes.
-pub fn write_head_and_body<W: Write>(
-    out: &mut W,
-    mut head: &[u8],
-    mut body: &[u8],
-) -> io::Result<()> {
+pub fn write_head_and_body<W: Write>(out: &mut W, mut head: &[u8], mut body: &[u8]) -> io::Result<()> {
     while !head.is_empty() {
         let written = match out.write_vectored(&[IoSlice::new(head), IoSlice::new(body)]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -170,15 +166,8 @@ impl Default for ResponseReader {
 
 impl ResponseReader {
     pub fn with_capacity(bytes: usize) -> Self {
-        assert!(
-            bytes >= RESPONSE_HEAD_BYTES_MAX,
-            "the buffer must hold a whole head"
-        );
-        ResponseReader {
-            buf: vec![0u8; bytes].into_boxed_slice(),
-            start: 0,
-            end: 0,
-        }
+        assert!(bytes >= RESPONSE_HEAD_BYTES_MAX, "the buffer must hold a whole head");
+        ResponseReader { buf: vec![0u8; bytes].into_boxed_slice(), start: 0, end: 0 }
     }
 
     /// Forgets buffered bytes: call when the connection is replaced.
@@ -223,11 +212,7 @@ impl ResponseReader {
             Framing::UntilClose => self.consume_until_close(src, &mut collect)?,
         };
         let keep_alive = head.keep_alive && head.framing != Framing::UntilClose;
-        Ok(Response {
-            status: head.status,
-            body_bytes,
-            keep_alive,
-        })
+        Ok(Response { status: head.status, body_bytes, keep_alive })
     }
 
     /// Reads more bytes after `end`, compacting first when the buffer's tail is full.
@@ -290,8 +275,7 @@ impl ResponseReader {
             let take = available.min(length) as usize;
             if let Some(c) = collect.as_mut() {
                 let room = c.limit.saturating_sub(c.buf.len()).min(take);
-                c.buf
-                    .extend_from_slice(&self.buf[self.start..self.start + room]);
+                c.buf.extend_from_slice(&self.buf[self.start..self.start + room]);
             }
             self.start += take;
             length -= take as u64;
@@ -315,11 +299,7 @@ impl ResponseReader {
         }
     }
 
-    fn consume_chunked<R: Read>(
-        &mut self,
-        src: &mut R,
-        collect: &mut Option<Collect<'_>>,
-    ) -> Result<u64, HttpError> {
+    fn consume_chunked<R: Read>(&mut self, src: &mut R, collect: &mut Option<Collect<'_>>) -> Result<u64, HttpError> {
         let mut total = 0u64;
         loop {
             let (line_start, line_end) = self.read_line(src)?;
@@ -334,9 +314,7 @@ impl ResponseReader {
                 }
             }
             self.consume(src, size, collect)?;
-            total = total
-                .checked_add(size)
-                .ok_or(HttpError::Malformed("chunked body too large"))?;
+            total = total.checked_add(size).ok_or(HttpError::Malformed("chunked body too large"))?;
             let (a, b) = self.read_line(src)?;
             if a != b {
                 return Err(HttpError::Malformed("chunk not followed by CRLF"));
@@ -349,18 +327,12 @@ impl ResponseReader {
     fn read_line<R: Read>(&mut self, src: &mut R) -> Result<(usize, usize), HttpError> {
         let mut scanned = 0;
         loop {
-            if let Some(at) = self.buf[self.start + scanned..self.end]
-                .iter()
-                .position(|&b| b == b'\n')
-            {
+            if let Some(at) = self.buf[self.start + scanned..self.end].iter().position(|&b| b == b'\n') {
                 let line_start = self.start;
                 let newline = self.start + scanned + at;
                 self.start = newline + 1;
-                let line_end = if newline > line_start && self.buf[newline - 1] == b'\r' {
-                    newline - 1
-                } else {
-                    newline
-                };
+                let line_end =
+                    if newline > line_start && self.buf[newline - 1] == b'\r' { newline - 1 } else { newline };
                 return Ok((line_start, line_end));
             }
             scanned = self.end - self.start;
@@ -411,22 +383,16 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 19 {
         return None;
     }
-    s.iter().try_fold(0u64, |acc, &d| {
-        d.is_ascii_digit().then(|| acc * 10 + u64::from(d - b'0'))
-    })
+    s.iter().try_fold(0u64, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u64::from(d - b'0')))
 }
 
 /// True when the comma-separated header value contains `token`, ignoring case.
 fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| trim(t).eq_ignore_ascii_case(token))
+    value.split(|&b| b == b',').any(|t| trim(t).eq_ignore_ascii_case(token))
 }
 
 fn parse_head(head: &[u8], head_request: bool) -> Result<Head, HttpError> {
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let status_line = lines.next().ok_or(HttpError::Malformed("empty head"))?;
     // "HTTP/1.1 200 OK": version, a space, three digits, then an optional reason.
     if status_line.len() < 12 || !status_line.starts_with(b"HTTP/1.") || status_line[8] != b' ' {
@@ -446,10 +412,7 @@ fn parse_head(head: &[u8], head_request: bool) -> Result<Head, HttpError> {
         if line.is_empty() {
             break;
         }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(HttpError::Malformed("header without colon"))?;
+        let colon = line.iter().position(|&b| b == b':').ok_or(HttpError::Malformed("header without colon"))?;
         let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
         if name.eq_ignore_ascii_case(b"content-length") {
             let length = parse_decimal(value).ok_or(HttpError::Malformed("bad content-length"))?;
@@ -477,11 +440,7 @@ fn parse_head(head: &[u8], head_request: bool) -> Result<Head, HttpError> {
     } else {
         Framing::UntilClose
     };
-    Ok(Head {
-        status,
-        framing,
-        keep_alive,
-    })
+    Ok(Head { status, framing, keep_alive })
 }
 
 #[cfg(test)]
@@ -511,16 +470,8 @@ mod tests {
             .iter()
             .map(|&head| {
                 let mut body = Vec::new();
-                let r = reader
-                    .read_response(
-                        &mut src,
-                        head,
-                        Some(Collect {
-                            buf: &mut body,
-                            limit: usize::MAX,
-                        }),
-                    )
-                    .unwrap();
+                let r =
+                    reader.read_response(&mut src, head, Some(Collect { buf: &mut body, limit: usize::MAX })).unwrap();
                 (r, body)
             })
             .collect()
@@ -531,14 +482,7 @@ mod tests {
         let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"x\"\r\n\r\nhello";
         for step in [1, 2, 3, 7, 1000] {
             let got = read_all(wire, step, &[false]);
-            assert_eq!(
-                got[0].0,
-                Response {
-                    status: 200,
-                    body_bytes: 5,
-                    keep_alive: true
-                }
-            );
+            assert_eq!(got[0].0, Response { status: 200, body_bytes: 5, keep_alive: true });
             assert_eq!(got[0].1, b"hello");
         }
     }
@@ -561,13 +505,9 @@ mod tests {
         wire.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
         wire.extend_from_slice(b"HTTP/1.1 206 Partial Content\r\ncontent-length: 2\r\n\r\nde");
         wire.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n"); // HEAD: no body
-        wire.extend_from_slice(
-            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nnop\r\n0\r\n\r\n",
-        );
+        wire.extend_from_slice(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nnop\r\n0\r\n\r\n");
         wire.extend_from_slice(b"HTTP/1.1 204 No Content\r\n\r\n");
-        wire.extend_from_slice(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nz",
-        );
+        wire.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nz");
         for step in [1, 4, 13, 100_000] {
             let got = read_all(&wire, step, &[false, false, true, false, false, false]);
             let statuses: Vec<u16> = got.iter().map(|(r, _)| r.status).collect();
@@ -583,14 +523,7 @@ mod tests {
     fn body_until_close_and_http10() {
         let wire = b"HTTP/1.0 200 OK\r\n\r\nstream";
         let got = read_all(wire, 2, &[false]);
-        assert_eq!(
-            got[0].0,
-            Response {
-                status: 200,
-                body_bytes: 6,
-                keep_alive: false
-            }
-        );
+        assert_eq!(got[0].0, Response { status: 200, body_bytes: 6, keep_alive: false });
         let wire = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
         assert!(read_all(wire, 2, &[false])[0].0.keep_alive);
     }
@@ -604,23 +537,13 @@ mod tests {
     #[test]
     fn large_body_larger_than_buffer_is_counted_not_kept() {
         let body_len = RESPONSE_HEAD_BYTES_MAX * 5 + 17;
-        let mut wire =
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\n\r\n").into_bytes();
+        let mut wire = format!("HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\n\r\n").into_bytes();
         wire.resize(wire.len() + body_len, b'x');
         wire.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         let mut reader = ResponseReader::with_capacity(RESPONSE_HEAD_BYTES_MAX);
         let mut src = Cursor::new(wire);
         let mut kept = Vec::new();
-        let r = reader
-            .read_response(
-                &mut src,
-                false,
-                Some(Collect {
-                    buf: &mut kept,
-                    limit: 10,
-                }),
-            )
-            .unwrap();
+        let r = reader.read_response(&mut src, false, Some(Collect { buf: &mut kept, limit: 10 })).unwrap();
         assert_eq!(r.body_bytes, body_len as u64);
         assert_eq!(kept, b"xxxxxxxxxx");
         let r = reader.read_response(&mut src, false, None).unwrap();
@@ -660,19 +583,8 @@ mod tests {
     #[test]
     fn request_head_layout() {
         let mut out = Vec::new();
-        write_request_head(
-            &mut out,
-            "PUT",
-            "/b/k",
-            "",
-            "h:1",
-            Some(4096),
-            &[("Range", "bytes=0-9")],
-        );
-        assert_eq!(
-            out,
-            b"PUT /b/k HTTP/1.1\r\nHost: h:1\r\nContent-Length: 4096\r\nRange: bytes=0-9\r\n\r\n"
-        );
+        write_request_head(&mut out, "PUT", "/b/k", "", "h:1", Some(4096), &[("Range", "bytes=0-9")]);
+        assert_eq!(out, b"PUT /b/k HTTP/1.1\r\nHost: h:1\r\nContent-Length: 4096\r\nRange: bytes=0-9\r\n\r\n");
         out.clear();
         write_request_head(&mut out, "GET", "/b", "list-type=2", "h", None, &[]);
         assert_eq!(out, b"GET /b?list-type=2 HTTP/1.1\r\nHost: h\r\n\r\n");

@@ -75,13 +75,10 @@ impl Phase {
 
     pub fn parse(s: &str) -> Result<Phase, String> {
         let s = s.trim();
-        Phase::ALL
-            .into_iter()
-            .find(|p| p.to_string() == s)
-            .ok_or_else(|| {
-                let names: Vec<String> = Phase::ALL.iter().map(ToString::to_string).collect();
-                format!("unknown phase {s:?}; expected one of {}", names.join(", "))
-            })
+        Phase::ALL.into_iter().find(|p| p.to_string() == s).ok_or_else(|| {
+            let names: Vec<String> = Phase::ALL.iter().map(ToString::to_string).collect();
+            format!("unknown phase {s:?}; expected one of {}", names.join(", "))
+        })
     }
 
     /// The preloaded size class this phase reads, if any.

@@ -52,16 +52,7 @@ impl Row {
 
     /// A phase that failed before measuring (e.g. its preload failed).
     pub fn not_run(phase: String, connections: usize, errors: u64) -> Row {
-        Row {
-            phase,
-            connections,
-            requests: 0,
-            errors,
-            seconds: 0.0,
-            bytes: 0,
-            latency_ms: [0.0; 5],
-            ok: false,
-        }
+        Row { phase, connections, requests: 0, errors, seconds: 0.0, bytes: 0, latency_ms: [0.0; 5], ok: false }
     }
 
     pub fn req_per_s(&self) -> f64 {
@@ -93,16 +84,7 @@ pub fn print_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
     writeln!(
         out,
         "{:<10} {:>5} {:>10} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9}  status",
-        "phase",
-        "conns",
-        "requests",
-        "errors",
-        "req/s",
-        "MiB/s",
-        "p50 ms",
-        "p99 ms",
-        "p99.9 ms",
-        "max ms"
+        "phase", "conns", "requests", "errors", "req/s", "MiB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
     )?;
     for r in rows {
         let [p50, p99, p999, max, _] = r.latency_ms;
@@ -149,9 +131,7 @@ pub fn append_csv(path: &Path, row: &Row, label: &str, endpoint: &str) -> io::Re
         text.push_str(CSV_HEADER);
         text.push('\n');
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     text.push_str(&csv_line(row, label, endpoint, now));
     text.push('\n');
     file.write_all(text.as_bytes())
@@ -178,16 +158,12 @@ mod tests {
     fn csv_has_as_many_fields_as_header() {
         let line = csv_line(&row(), "nginx", "http://127.0.0.1:1", 7);
         assert_eq!(line.split(',').count(), CSV_HEADER.split(',').count());
-        assert!(
-            line.starts_with("nginx,get-4k,16,1000,0,2.000,500.0,1.95,0.100,"),
-            "{line}"
-        );
+        assert!(line.starts_with("nginx,get-4k,16,1000,0,2.000,500.0,1.95,0.100,"), "{line}");
     }
 
     #[test]
     fn csv_header_only_once() {
-        let path =
-            std::env::temp_dir().join(format!("s3core-bench-test-{}.csv", std::process::id()));
+        let path = std::env::temp_dir().join(format!("s3core-bench-test-{}.csv", std::process::id()));
         let _ = std::fs::remove_file(&path);
         append_csv(&path, &row(), "a", "e").unwrap();
         append_csv(&path, &row(), "b", "e").unwrap();

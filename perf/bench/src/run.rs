@@ -27,8 +27,9 @@ pub fn run(config: &Config) -> bool {
     for &phase in &config.phases {
         let ready = setup_ok
             && match phase.reads() {
-                Some(class) if config.preload => *preloaded[class as usize]
-                    .get_or_insert_with(|| preload(config, &payload, class)),
+                Some(class) if config.preload => {
+                    *preloaded[class as usize].get_or_insert_with(|| preload(config, &payload, class))
+                }
                 _ => true,
             };
         let row = if ready {
@@ -70,10 +71,7 @@ fn payload_bytes(config: &Config) -> u64 {
             Phase::Mix => bytes = bytes.max(SizeClass::K4.bytes()),
             _ => {}
         }
-        if let (Some(class), true) = (
-            phase.reads(),
-            config.preload || config.prepare_dir.is_some(),
-        ) {
+        if let (Some(class), true) = (phase.reads(), config.preload || config.prepare_dir.is_some()) {
             bytes = bytes.max(class.bytes());
         }
     }
@@ -87,17 +85,8 @@ fn setup(config: &Config, payload: &[u8]) -> bool {
         return false;
     }
     if config.preload_list_keys > 0 {
-        let work = Work::Preload {
-            kind: KeyKind::List,
-            bytes: LIST_OBJECT_BYTES,
-        };
-        return put_keys(
-            config,
-            payload,
-            "preload-list",
-            work,
-            config.preload_list_keys,
-        );
+        let work = Work::Preload { kind: KeyKind::List, bytes: LIST_OBJECT_BYTES };
+        return put_keys(config, payload, "preload-list", work, config.preload_list_keys);
     }
     true
 }
@@ -106,52 +95,22 @@ fn setup(config: &Config, payload: &[u8]) -> bool {
 /// (s3s-fs) answer 409 BucketAlreadyExists to their only user; then a successful HEAD /bucket
 /// shows the bucket is ours to use.
 fn create_bucket(config: &Config) -> Result<(), String> {
-    let mut client = Client::new(
-        config.endpoint.clone(),
-        &config.bucket,
-        config.io_timeout,
-        config.credentials.clone(),
-    );
+    let mut client =
+        Client::new(config.endpoint.clone(), &config.bucket, config.io_timeout, config.credentials.clone());
     let mut body = Vec::new();
-    let put = Request {
-        method: Method::Put,
-        key: None,
-        query: "",
-        range: None,
-        body: &[],
-    };
-    let collect = Collect {
-        buf: &mut body,
-        limit: 4096,
-    };
-    let response = client
-        .send(&put, Some(collect))
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&body)
-        .chars()
-        .take(300)
-        .collect::<String>();
+    let put = Request { method: Method::Put, key: None, query: "", range: None, body: &[] };
+    let collect = Collect { buf: &mut body, limit: 4096 };
+    let response = client.send(&put, Some(collect)).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&body).chars().take(300).collect::<String>();
     match response.status {
         200..=299 => Ok(()),
         409 if text.contains("BucketAlreadyOwnedByYou") => Ok(()),
         409 => {
-            let head = Request {
-                method: Method::Head,
-                key: None,
-                query: "",
-                range: None,
-                body: &[],
-            };
+            let head = Request { method: Method::Head, key: None, query: "", range: None, body: &[] };
             match client.send(&head, None) {
                 Ok(r) if (200..300).contains(&r.status) => Ok(()),
-                Ok(r) => Err(format!(
-                    "HTTP 409: {text}; then HEAD /{}: HTTP {}",
-                    config.bucket, r.status
-                )),
-                Err(e) => Err(format!(
-                    "HTTP 409: {text}; then HEAD /{}: {e}",
-                    config.bucket
-                )),
+                Ok(r) => Err(format!("HTTP 409: {text}; then HEAD /{}: HTTP {}", config.bucket, r.status)),
+                Err(e) => Err(format!("HTTP 409: {text}; then HEAD /{}: {e}", config.bucket)),
             }
         }
         status => Err(format!("HTTP {status}: {text}")),
@@ -159,17 +118,8 @@ fn create_bucket(config: &Config) -> Result<(), String> {
 }
 
 fn preload(config: &Config, payload: &[u8], class: SizeClass) -> bool {
-    let work = Work::Preload {
-        kind: KeyKind::Object(class),
-        bytes: class.bytes(),
-    };
-    put_keys(
-        config,
-        payload,
-        &format!("preload-{}", class.name()),
-        work,
-        config.objects(class),
-    )
+    let work = Work::Preload { kind: KeyKind::Object(class), bytes: class.bytes() };
+    put_keys(config, payload, &format!("preload-{}", class.name()), work, config.objects(class))
 }
 
 /// PUTs `count` keys with up to `--connections` connections; true when all succeeded.
@@ -177,10 +127,7 @@ fn put_keys(config: &Config, payload: &[u8], name: &str, work: Work, count: u64)
     let spec = Spec {
         name: name.to_string(),
         work,
-        connections: config
-            .connections
-            .min(usize::try_from(count).unwrap_or(usize::MAX))
-            .max(1),
+        connections: config.connections.min(usize::try_from(count).unwrap_or(usize::MAX)).max(1),
         warmup: Duration::ZERO,
         bound: Bound::Count(count, PRELOAD_DURATION_MAX),
     };
@@ -206,10 +153,8 @@ fn print_error_samples(name: &str, samples: &[String]) {
 /// `--prepare-dir`: writes DIR/BUCKET/obj-<size>-<i> for every size class the phases read (all
 /// classes when no phase reads any), for a static server such as nginx.
 pub fn prepare_dir(config: &Config, dir: &Path) -> io::Result<()> {
-    let mut classes: Vec<SizeClass> = SizeClass::ALL
-        .into_iter()
-        .filter(|c| config.phases.iter().any(|p| p.reads() == Some(*c)))
-        .collect();
+    let mut classes: Vec<SizeClass> =
+        SizeClass::ALL.into_iter().filter(|c| config.phases.iter().any(|p| p.reads() == Some(*c))).collect();
     if classes.is_empty() {
         classes = SizeClass::ALL.to_vec();
     }
@@ -224,12 +169,7 @@ pub fn prepare_dir(config: &Config, dir: &Path) -> io::Result<()> {
             let mut file = std::fs::File::create(bucket_dir.join(&key))?;
             file.write_all(&payload[..class.bytes() as usize])?;
         }
-        eprintln!(
-            "wrote {} x {} under {}",
-            config.objects(class),
-            class.name(),
-            bucket_dir.display()
-        );
+        eprintln!("wrote {} x {} under {}", config.objects(class), class.name(), bucket_dir.display());
     }
     Ok(())
 }

@@ -63,18 +63,11 @@ impl Signer {
 
     /// Returns the `Authorization` header value for `input`.
     pub fn authorization(&mut self, input: &SignInput<'_>) -> String {
-        assert!(
-            input.amz_date.len() == 16,
-            "x-amz-date must be YYYYMMDDTHHMMSSZ"
-        );
-        debug_assert!(
-            input.headers.windows(2).all(|w| w[0].0 < w[1].0),
-            "headers must be sorted"
-        );
+        assert!(input.amz_date.len() == 16, "x-amz-date must be YYYYMMDDTHHMMSSZ");
+        debug_assert!(input.headers.windows(2).all(|w| w[0].0 < w[1].0), "headers must be sorted");
         let day = &input.amz_date[..8];
         if self.key_day != day {
-            self.signing_key =
-                derive_signing_key(&self.credentials.secret_key, day, &self.credentials.region);
+            self.signing_key = derive_signing_key(&self.credentials.secret_key, day, &self.credentials.region);
             self.key_day.clear();
             self.key_day.push_str(day);
         }
@@ -104,18 +97,7 @@ impl Signer {
         let region = self.credentials.region.as_str();
         let s = &mut self.string_to_sign;
         s.clear();
-        for part in [
-            ALGORITHM,
-            "\n",
-            input.amz_date,
-            "\n",
-            day,
-            "/",
-            region,
-            "/",
-            SERVICE,
-            "/aws4_request\n",
-        ] {
+        for part in [ALGORITHM, "\n", input.amz_date, "\n", day, "/", region, "/", SERVICE, "/aws4_request\n"] {
             s.push_str(part);
         }
         push_hex(s, &Sha256::digest(self.canonical.as_bytes()));
@@ -167,10 +149,7 @@ fn sha256_hex(data: &[u8]) -> String {
 pub fn uri_encode(out: &mut String, s: &str, keep_slash: bool) {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && b == b'/')
-        {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || (keep_slash && b == b'/') {
             out.push(b as char);
         } else {
             out.push('%');
@@ -210,12 +189,7 @@ pub fn amz_date(unix_secs: u64) -> String {
     let days = (unix_secs / 86_400) as i64;
     let secs_of_day = unix_secs % 86_400;
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60
-    )
+    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs_of_day / 3600, secs_of_day / 60 % 60, secs_of_day % 60)
 }
 
 /// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
@@ -266,8 +240,7 @@ mod tests {
             amz_date: date,
         };
         let mut signer = example_signer();
-        let expected =
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,\
+        let expected = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,\
                         SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,\
                         Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
         assert_eq!(signer.authorization(&input), expected);
@@ -281,11 +254,8 @@ mod tests {
         let date = "20130524T000000Z";
         let query = canonical_query(&[("prefix", "J"), ("max-keys", "2")]);
         assert_eq!(query, "max-keys=2&prefix=J");
-        let headers = [
-            ("host", "examplebucket.s3.amazonaws.com"),
-            ("x-amz-content-sha256", EMPTY_SHA256),
-            ("x-amz-date", date),
-        ];
+        let headers =
+            [("host", "examplebucket.s3.amazonaws.com"), ("x-amz-content-sha256", EMPTY_SHA256), ("x-amz-date", date)];
         let input = SignInput {
             method: "GET",
             path: "/",
@@ -295,12 +265,7 @@ mod tests {
             amz_date: date,
         };
         let auth = example_signer().authorization(&input);
-        assert!(
-            auth.ends_with(
-                "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"
-            ),
-            "{auth}"
-        );
+        assert!(auth.ends_with("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"), "{auth}");
     }
 
     #[test]
@@ -316,11 +281,7 @@ mod tests {
         uri_encode(&mut out, "list/", false);
         assert_eq!(out, "list%2F");
         assert_eq!(
-            canonical_query(&[
-                ("prefix", "list/"),
-                ("list-type", "2"),
-                ("continuation-token", "a+b=")
-            ]),
+            canonical_query(&[("prefix", "list/"), ("list-type", "2"), ("continuation-token", "a+b=")]),
             "continuation-token=a%2Bb%3D&list-type=2&prefix=list%2F"
         );
     }

@@ -9,8 +9,7 @@ use crate::client::{Client, Method, Request};
 use crate::config::Config;
 use crate::http::Collect;
 use crate::phase::{
-    write_key, KeyKind, Phase, SizeClass, LIST_PAGE_KEYS, LIST_PREFIX, MIB, MIX_PUT_PERCENT,
-    RANGE_BYTES,
+    write_key, KeyKind, Phase, SizeClass, LIST_PAGE_KEYS, LIST_PREFIX, MIB, MIX_PUT_PERCENT, RANGE_BYTES,
 };
 use crate::sigv4;
 
@@ -84,19 +83,9 @@ pub struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    pub fn new(
-        config: &'a Config,
-        work: Work,
-        id: usize,
-        connections: usize,
-        payload: &'a [u8],
-    ) -> Self {
-        let client = Client::new(
-            config.endpoint.clone(),
-            &config.bucket,
-            config.io_timeout,
-            config.credentials.clone(),
-        );
+    pub fn new(config: &'a Config, work: Work, id: usize, connections: usize, payload: &'a [u8]) -> Self {
+        let client =
+            Client::new(config.endpoint.clone(), &config.bucket, config.io_timeout, config.credentials.clone());
         Worker {
             config,
             work,
@@ -163,79 +152,32 @@ impl<'a> Worker<'a> {
 
     fn put(&mut self, bytes: u64) -> Result<u64, String> {
         let body = &self.payload[..bytes as usize];
-        let request = Request {
-            method: Method::Put,
-            key: Some(&self.key),
-            query: "",
-            range: None,
-            body,
-        };
-        exchange(
-            &mut self.client,
-            &mut self.body,
-            &request,
-            0,
-            |status, _| (200..300).contains(&status),
-        )?;
+        let request = Request { method: Method::Put, key: Some(&self.key), query: "", range: None, body };
+        exchange(&mut self.client, &mut self.body, &request, 0, |status, _| (200..300).contains(&status))?;
         Ok(bytes)
     }
 
     fn get(&mut self, range: Option<(u64, u64)>, status: u16, bytes: u64) -> Result<u64, String> {
-        let request = Request {
-            method: Method::Get,
-            key: Some(&self.key),
-            query: "",
-            range,
-            body: &[],
-        };
-        exchange(&mut self.client, &mut self.body, &request, 0, |s, got| {
-            s == status && got == bytes
-        })
+        let request = Request { method: Method::Get, key: Some(&self.key), query: "", range, body: &[] };
+        exchange(&mut self.client, &mut self.body, &request, 0, |s, got| s == status && got == bytes)
     }
 
     fn head(&mut self) -> Result<u64, String> {
-        let request = Request {
-            method: Method::Head,
-            key: Some(&self.key),
-            query: "",
-            range: None,
-            body: &[],
-        };
-        exchange(
-            &mut self.client,
-            &mut self.body,
-            &request,
-            0,
-            |status, _| (200..300).contains(&status),
-        )?;
+        let request = Request { method: Method::Head, key: Some(&self.key), query: "", range: None, body: &[] };
+        exchange(&mut self.client, &mut self.body, &request, 0, |status, _| (200..300).contains(&status))?;
         Ok(0)
     }
 
     fn list_page(&mut self) -> Result<u64, String> {
         let max_keys = LIST_PAGE_KEYS.to_string();
-        let mut pairs = vec![
-            ("list-type", "2"),
-            ("max-keys", max_keys.as_str()),
-            ("prefix", LIST_PREFIX),
-        ];
+        let mut pairs = vec![("list-type", "2"), ("max-keys", max_keys.as_str()), ("prefix", LIST_PREFIX)];
         if let Some(token) = &self.list_token {
             pairs.push(("continuation-token", token));
         }
         let query = sigv4::canonical_query(&pairs);
-        let request = Request {
-            method: Method::Get,
-            key: None,
-            query: &query,
-            range: None,
-            body: &[],
-        };
-        let bytes = exchange(
-            &mut self.client,
-            &mut self.body,
-            &request,
-            LIST_BODY_BYTES_MAX,
-            |status, _| status == 200,
-        )?;
+        let request = Request { method: Method::Get, key: None, query: &query, range: None, body: &[] };
+        let bytes =
+            exchange(&mut self.client, &mut self.body, &request, LIST_BODY_BYTES_MAX, |status, _| status == 200)?;
         let page = parse_list_page(&self.body).map_err(|e| format!("list page: {e}"))?;
         self.list_token = page.next_token;
         Ok(bytes)
@@ -253,20 +195,12 @@ fn exchange(
 ) -> Result<u64, String> {
     let what = request.key.unwrap_or("(bucket)");
     body.clear();
-    let collect = Collect {
-        buf: body,
-        limit: keep.max(ERROR_BODY_BYTES_MAX),
-    };
-    let response = client
-        .send(request, Some(collect))
-        .map_err(|e| format!("{what}: {e}"))?;
+    let collect = Collect { buf: body, limit: keep.max(ERROR_BODY_BYTES_MAX) };
+    let response = client.send(request, Some(collect)).map_err(|e| format!("{what}: {e}"))?;
     if ok(response.status, response.body_bytes) {
         return Ok(response.body_bytes);
     }
-    let quote: String = String::from_utf8_lossy(body)
-        .chars()
-        .take(ERROR_QUOTE_CHARS_MAX)
-        .collect();
+    let quote: String = String::from_utf8_lossy(body).chars().take(ERROR_QUOTE_CHARS_MAX).collect();
     Err(format!(
         "{what}: HTTP {} with {} body bytes: {}",
         response.status,
@@ -285,10 +219,7 @@ pub struct ListPage {
 /// Reads what the walk needs from a ListObjectsV2 result, without an XML parser.
 pub fn parse_list_page(body: &[u8]) -> Result<ListPage, String> {
     if body.len() >= LIST_BODY_BYTES_MAX {
-        return Err(format!(
-            "body longer than {} MiB",
-            LIST_BODY_BYTES_MAX as u64 / MIB
-        ));
+        return Err(format!("body longer than {} MiB", LIST_BODY_BYTES_MAX as u64 / MIB));
     }
     let text = std::str::from_utf8(body).map_err(|_| "not UTF-8".to_string())?;
     if !text.contains("<ListBucketResult") {
@@ -297,17 +228,10 @@ pub fn parse_list_page(body: &[u8]) -> Result<ListPage, String> {
     let keys = text.matches("<Key>").count();
     let truncated = element(text, "IsTruncated").is_some_and(|v| v.trim() == "true");
     if !truncated {
-        return Ok(ListPage {
-            keys,
-            next_token: None,
-        });
+        return Ok(ListPage { keys, next_token: None });
     }
-    let token = element(text, "NextContinuationToken")
-        .ok_or("truncated page without NextContinuationToken")?;
-    Ok(ListPage {
-        keys,
-        next_token: Some(xml_unescape(token)),
-    })
+    let token = element(text, "NextContinuationToken").ok_or("truncated page without NextContinuationToken")?;
+    Ok(ListPage { keys, next_token: Some(xml_unescape(token)) })
 }
 
 fn element<'t>(text: &'t str, name: &str) -> Option<&'t str> {
@@ -338,25 +262,10 @@ mod tests {
 <KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>
 <Contents><Key>list/key-00000001</Key></Contents><Contents><Key>list/key-00000002</Key></Contents>
 <NextContinuationToken>a+b/c=&amp;d</NextContinuationToken></ListBucketResult>"#;
-        assert_eq!(
-            parse_list_page(page),
-            Ok(ListPage {
-                keys: 2,
-                next_token: Some("a+b/c=&d".into())
-            })
-        );
+        assert_eq!(parse_list_page(page), Ok(ListPage { keys: 2, next_token: Some("a+b/c=&d".into()) }));
         let last = b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
-        assert_eq!(
-            parse_list_page(last),
-            Ok(ListPage {
-                keys: 0,
-                next_token: None
-            })
-        );
-        assert!(parse_list_page(
-            b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>"
-        )
-        .is_err());
+        assert_eq!(parse_list_page(last), Ok(ListPage { keys: 0, next_token: None }));
+        assert!(parse_list_page(b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>").is_err());
         assert!(parse_list_page(b"<Error><Code>NoSuchBucket</Code></Error>").is_err());
     }
 
@@ -367,10 +276,7 @@ mod tests {
         for _ in 0..40_000 {
             counts[rng.below(4) as usize] += 1;
         }
-        assert!(
-            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
-            "{counts:?}"
-        );
+        assert!(counts.iter().all(|&c| (9_000..11_000).contains(&c)), "{counts:?}");
         assert_eq!(make_payload(4097).len(), 4097);
     }
 }

@@ -1,0 +1,15 @@
+//! Integration tests of s3core: each test starts real server processes (fresh data dir,
+//! ephemeral port) and talks raw HTTP/1.1 to them through `common::Client`.
+//!
+//! Run with `cargo test --test integration`.
+
+mod common;
+
+mod alluxio_walkthrough;
+mod buckets;
+mod delete_objects;
+mod hostile;
+mod listings;
+mod objects;
+mod restart;
+mod wire;
