@@ -31,9 +31,12 @@ pub struct BodyReader {
     /// `x-amz-decoded-content-length` for aws-chunked bodies.
     decoded_length: Option<u64>,
     continue_pending: bool,
+    /// The client sent `Expect: 100-continue` (even with an empty body).
+    continue_expected: bool,
     finished: bool,
     /// An I/O or framing failure: the connection's byte stream is no longer in step.
     broken: bool,
+    continue_sent_flag: bool,
 }
 
 impl BodyReader {
@@ -86,8 +89,10 @@ impl BodyReader {
             content: aws_chunked.then(ChunkDecoder::new),
             decoded_length,
             continue_pending: head.expects_continue() && !finished,
+            continue_expected: head.expects_continue(),
             finished,
             broken: false,
+            continue_sent_flag: false,
         })
     }
 
@@ -98,8 +103,10 @@ impl BodyReader {
             content: None,
             decoded_length: None,
             continue_pending: false,
+            continue_expected: false,
             finished: true,
             broken: false,
+            continue_sent_flag: false,
         }
     }
 
@@ -126,6 +133,18 @@ impl BodyReader {
     /// Whether the client still waits for our `100 Continue` (so it has sent no body yet).
     pub fn continue_pending(&self) -> bool {
         self.continue_pending
+    }
+
+    /// Whether the final response should be preceded by `100 Continue`: the client asked for
+    /// it, the body is complete without one (e.g. `Content-Length: 0`), and none was sent.
+    /// Some clients (the botocore bundled with the AWS CLI) misread the next response on a
+    /// kept-alive connection when an expected `100 Continue` never came.
+    pub fn owes_interim_continue(&self) -> bool {
+        self.continue_expected && self.finished && !self.continue_sent()
+    }
+
+    fn continue_sent(&self) -> bool {
+        self.continue_sent_flag
     }
 
     /// Raw bytes still expected under Content-Length framing (for draining decisions).
@@ -174,6 +193,7 @@ impl BodyReader {
         }
         if self.continue_pending {
             self.continue_pending = false;
+            self.continue_sent_flag = true;
             let interim = format!("HTTP/1.1 {} Continue\r\n\r\n", StatusCode::CONTINUE.as_u16());
             connection
                 .write_all(interim.into_bytes())

@@ -48,7 +48,7 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
             HeadOutcome::Refused(error) => {
                 let id = request_id(services.core);
                 let response = error_response(&error, "", &id, &prefix);
-                let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false).await;
+                let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false, false).await;
                 return;
             }
         };
@@ -59,7 +59,7 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
             Ok(body) => body,
             Err(error) => {
                 let response = error_response(&error, path_of(&head.target), &id, &prefix);
-                let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false).await;
+                let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false, false).await;
                 return;
             }
         };
@@ -71,7 +71,19 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
             };
             let reusable = keep_alive && body_settled(&mut body, &mut connection).await;
             let head_only = head.method == Method::HEAD;
-            match send_response(&mut connection, &services, response, &id, reusable, &mut out, head_only).await {
+            let interim_continue = body.owes_interim_continue() && attempt == 0;
+            match send_response(
+                &mut connection,
+                &services,
+                response,
+                &id,
+                reusable,
+                &mut out,
+                head_only,
+                interim_continue,
+            )
+            .await
+            {
                 Ok(()) => break reusable,
                 // The object was replaced between lookup and read and nothing was sent yet:
                 // look it up again (GET has no body to replay).
@@ -79,7 +91,8 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
                 Err(SendError::Stale) => {
                     let error = s3_error!(InternalError, "object kept changing during the read");
                     let response = error_response(&error, path_of(&head.target), &id, &prefix);
-                    let _ = send_response(&mut connection, &services, response, &id, false, &mut out, head_only).await;
+                    let _ = send_response(&mut connection, &services, response, &id, false, &mut out, head_only, false)
+                        .await;
                     return;
                 }
                 Err(SendError::Io(error)) => {

@@ -23,7 +23,9 @@ impl From<io::Error> for SendError {
     }
 }
 
-/// Sends `response`; `out` is the connection's reusable head buffer.
+/// Sends `response`; `out` is the connection's reusable head buffer. `interim_continue`
+/// prefixes a `100 Continue` the client asked for and has not received.
+#[allow(clippy::too_many_arguments)]
 pub async fn send_response(
     connection: &mut Connection,
     services: &CoreServices,
@@ -32,8 +34,12 @@ pub async fn send_response(
     keep_alive: bool,
     out: &mut Vec<u8>,
     head_only: bool,
+    interim_continue: bool,
 ) -> Result<(), SendError> {
     out.clear();
+    if interim_continue {
+        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
     response.write_head(out, request_id, keep_alive);
     match response.body {
         ResponseBody::Empty | ResponseBody::HeadOnly { .. } => {}

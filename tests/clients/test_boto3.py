@@ -1042,13 +1042,14 @@ def test_kill9_restart_keeps_objects(restartable_server):
         assert list_all_keys(after, bucket) == utf8_sorted(objects)
         assert list_all_keys(after, empty_bucket) == []
         for key, data in objects.items():
+            where = f"{key!r} via {kind} after restart"
             got = after.get_object(Bucket=bucket, Key=key)
-            assert got["Body"].read() == data, key
-            assert got["ETag"] == etag_of(data) == before[key]["ETag"], key
-            assert got["ContentLength"] == len(data)
-            assert got["ContentType"] == "text/x-restart"
-            assert got["Metadata"] == {"key-len": str(len(key))}
-            assert got["LastModified"] == before[key]["LastModified"], key
+            assert got["Body"].read() == data, where
+            assert got["ETag"] == etag_of(data) == before[key]["ETag"], where
+            assert got["ContentLength"] == len(data), where
+            assert got["ContentType"] == "text/x-restart", where
+            assert got["Metadata"] == {"key-len": str(len(key))}, where
+            assert got["LastModified"] == before[key]["LastModified"], where
         with expect_error("NoSuchKey", 404):
             after.get_object(Bucket=bucket, Key="deleted")
 

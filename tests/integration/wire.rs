@@ -169,6 +169,27 @@ fn expect_100_continue_gets_interim_response_before_the_final_one() {
     }
 }
 
+/// Regression: the botocore bundled with the AWS CLI misread the next response on a kept-alive
+/// connection when an empty-bodied `Expect: 100-continue` PUT (`aws s3 sync` of an empty file)
+/// got its final answer with no `100 Continue` first.
+#[test]
+fn expect_100_continue_with_an_empty_body_still_gets_the_interim_response() {
+    let server = Server::start();
+    let mut client = server.client();
+    create_bucket(&mut client, "", "continue-empty");
+    let head =
+        build_head("PUT", "/continue-empty/empty", &[("Content-Length", "0"), ("Expect", "100-continue")], 0, false);
+    client.send(head.as_bytes());
+    let interim = client.read_response(false);
+    assert_eq!(interim.status, 100, "expected 100 Continue first, got {interim}");
+    let done = client.read_final_response(false).expect(200, "empty PUT after 100 Continue");
+    assert_eq!(done.etag(), Some(quoted_md5(b"").as_str()));
+    // The connection stays in step: the next request gets its own answer.
+    let got = client.get("/continue-empty/empty").expect(200, "GET on the same connection");
+    assert!(got.body.is_empty());
+    assert_eq!(client.connections_opened, 1);
+}
+
 #[test]
 fn expect_100_continue_refused_request_gets_its_final_answer_without_the_body() {
     let server = Server::start();
