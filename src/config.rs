@@ -39,6 +39,19 @@ pub struct Args {
     #[arg(long, default_value_t = 1024 * 1024, env = "S3CORE_MULTIPART_MIN_PART_BYTES")]
     pub multipart_min_part_bytes: u64,
 
+    /// Access key clients must sign with. With no credentials at all, every request is
+    /// accepted whatever its signature (trusted-node mode).
+    #[arg(long, env = "S3CORE_ACCESS_KEY", requires = "secret_key")]
+    pub access_key: Option<String>,
+
+    /// Secret key of --access-key (prefer the environment variable: flags show in `ps`).
+    #[arg(long, env = "S3CORE_SECRET_KEY", requires = "access_key", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// File of further credentials: one `ACCESS_KEY SECRET_KEY` pair per line, `#` comments.
+    #[arg(long, env = "S3CORE_CREDENTIALS_FILE")]
+    pub credentials_file: Option<PathBuf>,
+
     /// Log level: error, warn, info, debug or trace. Logs go to standard error.
     #[arg(long, default_value = "info", env = "S3CORE_LOG_LEVEL")]
     pub log_level: log::LevelFilter,
@@ -53,6 +66,8 @@ pub struct Config {
     /// Normalised: empty, or `/segment...` without a trailing slash.
     pub path_prefix: String,
     pub multipart_min_part_bytes: u64,
+    /// Empty: every request is accepted (open mode).
+    pub credentials: crate::s3::auth::Credentials,
     pub log_level: log::LevelFilter,
 }
 
@@ -73,7 +88,18 @@ impl Config {
         if args.multipart_min_part_bytes > crate::limits::OBJECT_BYTES_MAX {
             return Err("--multipart-min-part-bytes cannot exceed the 5 GiB part size limit".into());
         }
+        let mut credentials = crate::s3::auth::Credentials::default();
+        if let (Some(access), Some(secret)) = (&args.access_key, &args.secret_key) {
+            if access.is_empty() || secret.is_empty() {
+                return Err("--access-key and --secret-key must not be empty".into());
+            }
+            credentials.insert(access, secret);
+        }
+        if let Some(path) = &args.credentials_file {
+            credentials.load_file(path)?;
+        }
         Ok(Config {
+            credentials,
             listen: args.listen,
             data_dir: args.data_dir,
             cores,
@@ -112,5 +138,7 @@ mod tests {
         assert!(parse(&["--cores", "0"]).is_err());
         assert!(parse(&["--listen", "nonsense"]).is_err());
         assert_eq!(parse(&["--cores", "3"]).unwrap().cores, 3);
+        assert!(parse(&["--access-key", "a"]).is_err(), "a key needs its secret");
+        assert!(!parse(&["--access-key", "a", "--secret-key", "b"]).unwrap().credentials.is_open());
     }
 }

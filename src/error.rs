@@ -34,6 +34,8 @@ macro_rules! s3_error_codes {
 
 s3_error_codes! {
     AccessDenied => FORBIDDEN, "Access Denied";
+    AuthorizationHeaderMalformed => BAD_REQUEST, "The authorization header is malformed.";
+    AuthorizationQueryParametersError => BAD_REQUEST, "Error parsing the X-Amz-Credential parameter.";
     BadRequest => BAD_REQUEST, "Bad Request";
     BadDigest => BAD_REQUEST, "The Content-MD5 you specified did not match what we received.";
     BucketAlreadyExists => CONFLICT, "The requested bucket name is not available.";
@@ -44,6 +46,7 @@ s3_error_codes! {
     IncompleteBody => BAD_REQUEST, "You did not provide the number of bytes specified by the Content-Length HTTP header.";
     InsufficientStorage => INSUFFICIENT_STORAGE, "There is not enough space left on the storage device to complete the request.";
     InternalError => INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.";
+    InvalidAccessKeyId => FORBIDDEN, "The AWS Access Key Id you provided does not exist in our records.";
     InvalidArgument => BAD_REQUEST, "Invalid Argument";
     InvalidBucketName => BAD_REQUEST, "The specified bucket is not valid.";
     InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified is not valid.";
@@ -66,9 +69,12 @@ s3_error_codes! {
     NotModified => NOT_MODIFIED, "Not Modified";
     PreconditionFailed => PRECONDITION_FAILED, "At least one of the preconditions you specified did not hold.";
     RequestHeaderSectionTooLarge => REQUEST_HEADER_FIELDS_TOO_LARGE, "Your request header section exceeds the maximum allowed size.";
+    RequestTimeTooSkewed => FORBIDDEN, "The difference between the request time and the current time is too large.";
     RequestTimeout => BAD_REQUEST, "Your socket connection to the server was not read from or written to within the timeout period.";
     ServiceUnavailable => SERVICE_UNAVAILABLE, "The service is unavailable. Please retry.";
+    SignatureDoesNotMatch => FORBIDDEN, "The request signature we calculated does not match the signature you provided.";
     SlowDown => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
+    XAmzContentSHA256Mismatch => BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.";
 }
 
 /// An S3 error answer: a code plus an optional specific message.

@@ -8,13 +8,102 @@
 //! the client send its body.
 
 use http::StatusCode;
+use sha2::{Digest, Sha256};
 
-use super::chunked::{ChunkDecoder, ChunkError};
+use super::chunked::{ChunkDecoder, ChunkError, ChunkEvent};
 use super::connection::Connection;
 use super::request::RequestHead;
 use crate::error::S3Error;
 use crate::limits::{CONNECTION_BUFFER_BYTES, READ_TIMEOUT_MS};
+use crate::s3::auth::sigv4::{chunk_signature, sha256_hex, trailer_signature, EMPTY_SHA256};
+use crate::s3::auth::{constant_time_eq, BodyVerification, ChunkSigning};
+use crate::s3::upload::hex;
 use crate::s3_error;
+
+/// The signed payload hash (`x-amz-content-sha256`) a body must match.
+#[derive(Debug)]
+struct PayloadCheck {
+    hasher: Sha256,
+    expected: String,
+}
+
+/// Verifies the signature chain of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body chunk by chunk,
+/// so a tampered chunk is refused before the object is committed.
+#[derive(Debug)]
+struct ChunkVerifier {
+    signing: ChunkSigning,
+    /// The chunk being read: its running hash and the signature its size line announced.
+    current: Option<(Sha256, String)>,
+    failed: bool,
+}
+
+impl ChunkVerifier {
+    fn start(&mut self, size: u64, extensions: &str) {
+        self.finish_current();
+        let signature = extensions
+            .split(';')
+            .find_map(|part| part.trim().strip_prefix("chunk-signature="))
+            .unwrap_or("")
+            .to_string();
+        self.current = Some((Sha256::new(), signature));
+        if size == 0 {
+            self.finish_current();
+        }
+    }
+
+    fn data(&mut self, data: &[u8]) {
+        if let Some((hasher, _)) = &mut self.current {
+            hasher.update(data);
+        }
+    }
+
+    fn finish_current(&mut self) {
+        let Some((hasher, announced)) = self.current.take() else { return };
+        let signing = &self.signing;
+        let expected = chunk_signature(
+            &signing.key,
+            &signing.timestamp,
+            &signing.scope,
+            &signing.previous,
+            &hex(&hasher.finalize()),
+        );
+        if !constant_time_eq(expected.as_bytes(), announced.as_bytes()) {
+            self.failed = true;
+        }
+        self.signing.previous = expected;
+    }
+
+    /// Checks `x-amz-trailer-signature` over the other trailer fields.
+    fn check_trailer(&mut self, trailers: &[(String, String)]) {
+        if !self.signing.signed_trailer {
+            return;
+        }
+        let mut canonical = String::new();
+        let mut announced = "";
+        for (name, value) in trailers {
+            if name == "x-amz-trailer-signature" {
+                announced = value;
+            } else {
+                canonical.push_str(&format!("{name}:{value}\n"));
+            }
+        }
+        let signing = &self.signing;
+        let expected = trailer_signature(
+            &signing.key,
+            &signing.timestamp,
+            &signing.scope,
+            &signing.previous,
+            &sha256_hex(canonical.as_bytes()),
+        );
+        if !constant_time_eq(expected.as_bytes(), announced.as_bytes()) {
+            self.failed = true;
+        }
+    }
+}
+
+fn signature_mismatch() -> S3Error {
+    s3_error!(SignatureDoesNotMatch, "The chunk signature we calculated does not match the signature you provided.")
+}
 
 #[derive(Debug)]
 enum Transfer {
@@ -37,6 +126,10 @@ pub struct BodyReader {
     /// An I/O or framing failure: the connection's byte stream is no longer in step.
     broken: bool,
     continue_sent_flag: bool,
+    payload_check: Option<PayloadCheck>,
+    chunk_verifier: Option<ChunkVerifier>,
+    /// An empty body whose signed payload hash still has to be compared once.
+    empty_needs_check: bool,
 }
 
 impl BodyReader {
@@ -93,6 +186,9 @@ impl BodyReader {
             finished,
             broken: false,
             continue_sent_flag: false,
+            payload_check: None,
+            chunk_verifier: None,
+            empty_needs_check: false,
         })
     }
 
@@ -107,6 +203,28 @@ impl BodyReader {
             finished: true,
             broken: false,
             continue_sent_flag: false,
+            payload_check: None,
+            chunk_verifier: None,
+            empty_needs_check: false,
+        }
+    }
+
+    /// Arms the checks authentication asks of the body: the signed payload hash, or the
+    /// aws-chunked signature chain. Both are checked as the bytes arrive; a mismatch fails
+    /// the read, so nothing unverified is ever committed.
+    pub fn verify(&mut self, verification: BodyVerification) {
+        if let Some(expected) = verification.payload_sha256 {
+            if expected == EMPTY_SHA256 && self.finished {
+                return;
+            }
+            self.payload_check = Some(PayloadCheck { hasher: Sha256::new(), expected });
+            if self.finished {
+                self.finished = false;
+                self.empty_needs_check = true;
+            }
+        }
+        if let Some(signing) = verification.chunk_signing {
+            self.chunk_verifier = Some(ChunkVerifier { signing, current: None, failed: false });
         }
     }
 
@@ -175,7 +293,17 @@ impl BodyReader {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<usize, S3Error> {
-        let result = self.read_into_inner(connection, out, limit).await;
+        let before = out.len();
+        let mut result = self.read_into_inner(connection, out, limit).await;
+        if let (Ok(_), Some(check)) = (&result, &mut self.payload_check) {
+            check.hasher.update(&out[before..]);
+            if self.finished {
+                let check = self.payload_check.take().expect("checked above");
+                if !constant_time_eq(hex(&check.hasher.finalize()).as_bytes(), check.expected.as_bytes()) {
+                    result = Err(s3_error!(XAmzContentSHA256Mismatch));
+                }
+            }
+        }
         if result.is_err() {
             self.broken = true;
         }
@@ -188,6 +316,12 @@ impl BodyReader {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<usize, S3Error> {
+        if self.empty_needs_check {
+            // An empty body with a signed payload hash: `read_into` compares the hash now.
+            self.empty_needs_check = false;
+            self.finished = true;
+            return Ok(0);
+        }
         if self.finished || limit == 0 {
             return Ok(0);
         }
@@ -248,9 +382,23 @@ impl BodyReader {
         let unread = connection.unread();
         let mut content_error = None;
         let content = &mut self.content;
+        let verifier = &mut self.chunk_verifier;
         let mut deliver = |data: &[u8]| match content {
             Some(decoder) if content_error.is_none() => {
-                match decoder.decode(data, &mut |decoded| out.extend_from_slice(decoded)) {
+                let mut on_event = |event: ChunkEvent<'_>| match event {
+                    ChunkEvent::Start { size, extensions } => {
+                        if let Some(verifier) = verifier.as_mut() {
+                            verifier.start(size, extensions);
+                        }
+                    }
+                    ChunkEvent::Data(decoded) => {
+                        if let Some(verifier) = verifier.as_mut() {
+                            verifier.data(decoded);
+                        }
+                        out.extend_from_slice(decoded);
+                    }
+                };
+                match decoder.decode_events(data, &mut on_event) {
                     Ok(used) if used < data.len() => content_error = Some(ChunkError::BadTrailer),
                     Ok(_) => {}
                     Err(error) => content_error = Some(error),
@@ -279,13 +427,22 @@ impl BodyReader {
             }
         };
         connection.consume(consumed);
-        match content_error {
-            Some(error) => Err(framing_error(error)),
-            None => Ok(()),
+        if let Some(error) = content_error {
+            return Err(framing_error(error));
         }
+        if self.chunk_verifier.as_ref().is_some_and(|verifier| verifier.failed) {
+            return Err(signature_mismatch());
+        }
+        Ok(())
     }
 
-    fn check_complete(&self) -> Result<(), S3Error> {
+    fn check_complete(&mut self) -> Result<(), S3Error> {
+        if let (Some(verifier), Some(decoder)) = (&mut self.chunk_verifier, &self.content) {
+            verifier.check_trailer(&decoder.trailers);
+            if verifier.failed {
+                return Err(signature_mismatch());
+            }
+        }
         if let Some(decoder) = &self.content {
             if !decoder.is_done() {
                 return Err(s3_error!(IncompleteBody, "the aws-chunked body ended before its final chunk"));

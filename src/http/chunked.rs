@@ -16,6 +16,15 @@ pub enum ChunkError {
     BadTrailer,
 }
 
+/// What the decoder found in its input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChunkEvent<'a> {
+    /// A size line was read: a chunk of `size` bytes follows (0: the last chunk).
+    Start { size: u64, extensions: &'a str },
+    /// A piece of chunk data.
+    Data(&'a [u8]),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
     #[default]
@@ -57,15 +66,34 @@ impl ChunkDecoder {
     /// of input were consumed: all of it, unless the body ended inside `input` (the rest is
     /// the next request).
     pub fn decode(&mut self, input: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<usize, ChunkError> {
+        self.decode_events(input, &mut |event| {
+            if let ChunkEvent::Data(data) = event {
+                sink(data);
+            }
+        })
+    }
+
+    /// Like `decode`, and also reports the start of every chunk (with its size and size-line
+    /// extensions), which chunk-signature verification needs.
+    pub fn decode_events(&mut self, input: &[u8], sink: &mut dyn FnMut(ChunkEvent<'_>)) -> Result<usize, ChunkError> {
         let mut position = 0;
         while position < input.len() {
             match self.state {
                 State::Done => break,
-                State::SizeLine => position += self.read_size_line(&input[position..])?,
+                State::SizeLine => {
+                    position += self.read_size_line(&input[position..])?;
+                    match self.state {
+                        State::Data { remaining } => {
+                            sink(ChunkEvent::Start { size: remaining, extensions: &self.last_extensions })
+                        }
+                        State::Trailer => sink(ChunkEvent::Start { size: 0, extensions: &self.last_extensions }),
+                        _ => {}
+                    }
+                }
                 State::Data { remaining } => {
                     let available = (input.len() - position) as u64;
                     let take = remaining.min(available) as usize;
-                    sink(&input[position..position + take]);
+                    sink(ChunkEvent::Data(&input[position..position + take]));
                     self.decoded_bytes += take as u64;
                     position += take;
                     let remaining = remaining - take as u64;

@@ -1,6 +1,7 @@
 //! The S3 API: the router turns a request into one `Action`, and `handle` dispatches it in one
 //! `match` to the handler of its family (one file each).
 
+pub mod auth;
 pub mod bucket;
 pub mod checksum;
 pub mod conditional;

@@ -86,6 +86,11 @@ impl Query {
         self.pairs.iter().any(|(key, _)| key == name)
     }
 
+    /// All parameters, decoded, in request order (for signature canonicalisation).
+    pub fn pairs(&self) -> &[(String, Option<String>)] {
+        &self.pairs
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(name, _)| name.as_str())
     }

@@ -15,8 +15,9 @@ use crate::http::connection::Connection;
 use crate::http::request::{HeadError, RequestHead};
 use crate::http::response::{Response, ResponseBody};
 use crate::limits::{DRAIN_BYTES_MAX, IDLE_TIMEOUT_MS, READ_TIMEOUT_MS, REQUEST_HEAD_BYTES_MAX};
+use crate::s3::auth::{authenticate, SignedRequest};
 use crate::s3::router::{parse_path, route};
-use crate::s3::uri::Query;
+use crate::s3::uri::{percent_decode, Query};
 use crate::s3::{handle, CoreServices, S3Request};
 use crate::s3_error;
 
@@ -153,6 +154,12 @@ async fn answer(
     let query = Query::parse(query).ok_or_else(|| s3_error!(InvalidURI, "Couldn't parse the query string"))?;
     let resource = parse_path(path, prefix)?;
     let action = route(&head.method, resource, &query, head.header("x-amz-copy-source").is_some())?;
+    let credentials = &services.config.credentials;
+    if !credentials.is_open() {
+        let decoded_path = percent_decode(path, false).ok_or_else(|| s3_error!(InvalidURI))?;
+        let signed = SignedRequest { head, raw_path: path, decoded_path: &decoded_path, prefix, query: query.pairs() };
+        body.verify(authenticate(credentials, &signed)?);
+    }
     log::debug!("core {}: {action:?}", services.core);
     let mut request = S3Request { head, query: &query, body, connection };
     handle(services, &mut request, action).await

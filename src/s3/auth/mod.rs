@@ -1,0 +1,457 @@
+//! Request authentication.
+//!
+//! Two modes. With no credentials configured every request is accepted, whatever its
+//! Authorization header (Alluxio's proxy behaves so; meant for a trusted node). With
+//! credentials, every request must carry a valid SigV4 (header or presigned URL) or SigV2
+//! (header or query) signature; the payload hash, or each aws-chunked chunk signature, is then
+//! verified as the body streams in (`http::body`).
+
+pub mod sigv2;
+pub mod sigv4;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::S3Error;
+use crate::http::date::{now_ms, parse_http_date};
+use crate::http::request::RequestHead;
+use crate::s3_error;
+
+/// Largest clock difference accepted between client and server, as in S3.
+pub const CLOCK_SKEW_MS_MAX: u64 = 15 * 60 * 1000;
+/// Longest validity of a SigV4 presigned URL, as in S3 (seven days).
+pub const PRESIGNED_EXPIRES_S_MAX: u64 = 7 * 24 * 3600;
+
+/// Access keys and their secrets. Empty: open mode.
+#[derive(Default, Clone)]
+pub struct Credentials {
+    keys: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// Secrets are never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("access_keys", &self.keys.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Credentials {
+    pub fn is_open(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn insert(&mut self, access_key: &str, secret_key: &str) {
+        self.keys.insert(access_key.to_string(), secret_key.to_string());
+    }
+
+    fn secret(&self, access_key: &str) -> Result<&str, S3Error> {
+        self.keys.get(access_key).map(String::as_str).ok_or_else(|| {
+            s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
+        })
+    }
+
+    /// Reads a credentials file: one `ACCESS_KEY SECRET_KEY` (or `ACCESS_KEY:SECRET_KEY`) pair
+    /// per line; blank lines and `#` comments are ignored.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let pair = line.split_once(':').or_else(|| line.split_once(char::is_whitespace));
+            match pair {
+                Some((access, secret)) if !access.trim().is_empty() && !secret.trim().is_empty() => {
+                    self.insert(access.trim(), secret.trim());
+                }
+                _ => return Err(format!("{}:{}: expected ACCESS_KEY SECRET_KEY", path.display(), number + 1)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a verified request still owes: a payload hash or chunk signatures to check.
+#[derive(Debug, Default)]
+pub struct BodyVerification {
+    /// Hex SHA-256 the decoded body must have (`x-amz-content-sha256`).
+    pub payload_sha256: Option<String>,
+    /// Chunk signature chain of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body.
+    pub chunk_signing: Option<ChunkSigning>,
+}
+
+/// Everything needed to verify aws-chunked chunk signatures.
+#[derive(Debug, Clone)]
+pub struct ChunkSigning {
+    pub key: [u8; 32],
+    pub timestamp: String,
+    pub scope: String,
+    /// The previous signature in the chain (the seed: the request's own signature).
+    pub previous: String,
+    /// Whether a signed trailer follows the last chunk.
+    pub signed_trailer: bool,
+}
+
+/// Compares without leaking where two signatures differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn denied(message: &str) -> S3Error {
+    s3_error!(AccessDenied, "{message}")
+}
+
+fn mismatch() -> S3Error {
+    s3_error!(
+        SignatureDoesNotMatch,
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+    )
+}
+
+fn malformed(detail: &str) -> S3Error {
+    s3_error!(AuthorizationHeaderMalformed, "The authorization header is malformed; {detail}")
+}
+
+/// The request as authentication sees it.
+pub struct SignedRequest<'a> {
+    pub head: &'a RequestHead,
+    /// The path as sent (percent-encoded, with any prefix).
+    pub raw_path: &'a str,
+    /// The path decoded (bytes), for SigV4's canonical URI.
+    pub decoded_path: &'a [u8],
+    /// The API path prefix, for SigV2 clients that sign the path without it.
+    pub prefix: &'a str,
+    pub query: &'a [(String, Option<String>)],
+}
+
+impl SignedRequest<'_> {
+    fn query_value(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_deref().unwrap_or(""))
+    }
+}
+
+/// Verifies a request's signature. `Ok` carries what the body must still prove.
+pub fn authenticate(credentials: &Credentials, request: &SignedRequest<'_>) -> Result<BodyVerification, S3Error> {
+    if credentials.is_open() {
+        return Ok(BodyVerification::default());
+    }
+    let now = now_ms();
+    match request.head.header("authorization") {
+        Some(value) if value.starts_with("AWS4-HMAC-SHA256") => verify_v4_header(credentials, request, value, now),
+        Some(value) if value.starts_with("AWS ") => verify_v2_header(credentials, request, value, now),
+        Some(_) => Err(s3_error!(InvalidArgument, "Unsupported Authorization Type")),
+        None if request.query_value("X-Amz-Algorithm").is_some() => verify_v4_presigned(credentials, request, now),
+        None if request.query_value("AWSAccessKeyId").is_some() => verify_v2_presigned(credentials, request, now),
+        None => Err(denied("Access Denied")),
+    }
+}
+
+/// `yyyymmddThhmmssZ` → milliseconds since the epoch.
+fn parse_amz_date(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u32>().ok();
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    u64::try_from(seconds).ok().map(|s| s * 1000)
+}
+
+/// Days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = i64::from(if month > 2 { month - 3 } else { month + 9 });
+    let day_of_year = (153 * month_index + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+fn check_skew(request_ms: u64, now: u64) -> Result<(), S3Error> {
+    if request_ms.abs_diff(now) > CLOCK_SKEW_MS_MAX {
+        return Err(s3_error!(
+            RequestTimeTooSkewed,
+            "The difference between the request time and the current time is too large."
+        ));
+    }
+    Ok(())
+}
+
+/// `Credential=AK/20130524/us-east-1/s3/aws4_request` split into key and scope parts.
+struct Credential<'a> {
+    access_key: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+}
+
+fn parse_credential(text: &str) -> Result<Credential<'_>, S3Error> {
+    let mut parts = text.rsplitn(5, '/');
+    let terminator = parts.next();
+    let service = parts.next();
+    let region = parts.next();
+    let date = parts.next();
+    let access_key = parts.next();
+    match (access_key, date, region, service, terminator) {
+        (Some(access_key), Some(date), Some(region), Some(service), Some("aws4_request")) if date.len() == 8 => {
+            Ok(Credential { access_key, date, region, service })
+        }
+        _ => Err(malformed(
+            "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
+        )),
+    }
+}
+
+fn verify_v4(
+    credentials: &Credentials,
+    request: &SignedRequest<'_>,
+    credential: &Credential<'_>,
+    timestamp: &str,
+    signed_headers: &str,
+    payload_hash: &str,
+    signature: &str,
+) -> Result<[u8; 32], S3Error> {
+    let secret = credentials.secret(credential.access_key)?;
+    if !timestamp.starts_with(credential.date) {
+        return Err(malformed("the credential date does not match the request date."));
+    }
+    let headers: Vec<&str> = signed_headers.split(';').filter(|name| !name.is_empty()).collect();
+    if !headers.contains(&"host") {
+        return Err(denied("There were headers present in the request which were not signed: host"));
+    }
+    let canonical = sigv4::canonical_request(request.head, request.decoded_path, request.query, &headers, payload_hash);
+    let scope = format!("{}/{}/{}/aws4_request", credential.date, credential.region, credential.service);
+    let to_sign = sigv4::string_to_sign(timestamp, &scope, &canonical);
+    let key = sigv4::signing_key(secret, credential.date, credential.region, credential.service);
+    let expected = crate::s3::upload::hex(&sigv4::hmac_sha256(&key, to_sign.as_bytes()));
+    if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+        log::debug!("SigV4 mismatch; canonical request was:\n{canonical}");
+        return Err(mismatch());
+    }
+    Ok(key)
+}
+
+fn verify_v4_header(
+    credentials: &Credentials,
+    request: &SignedRequest<'_>,
+    value: &str,
+    now: u64,
+) -> Result<BodyVerification, S3Error> {
+    let fields = value.strip_prefix(sigv4::ALGORITHM).unwrap_or("");
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for field in fields.split(',') {
+        match field.trim().split_once('=') {
+            Some(("Credential", text)) => credential = Some(text.trim()),
+            Some(("SignedHeaders", text)) => signed_headers = Some(text.trim()),
+            Some(("Signature", text)) => signature = Some(text.trim()),
+            _ => {}
+        }
+    }
+    let (Some(credential), Some(signed_headers), Some(signature)) = (credential, signed_headers, signature) else {
+        return Err(malformed("it must contain Credential, SignedHeaders and Signature."));
+    };
+    let credential = parse_credential(credential)?;
+    let timestamp = match (request.head.header("x-amz-date"), request.head.header("date")) {
+        (Some(amz), _) => amz.trim().to_string(),
+        (None, Some(date)) => {
+            let ms = parse_http_date(date)
+                .ok_or_else(|| denied("AWS authentication requires a valid Date or x-amz-date header"))?;
+            amz_timestamp(ms)
+        }
+        (None, None) => return Err(denied("AWS authentication requires a valid Date or x-amz-date header")),
+    };
+    let request_ms = parse_amz_date(&timestamp)
+        .ok_or_else(|| denied("AWS authentication requires a valid Date or x-amz-date header"))?;
+    check_skew(request_ms, now)?;
+    let payload_hash =
+        request.head.header("x-amz-content-sha256").unwrap_or(sigv4::UNSIGNED_PAYLOAD).trim().to_string();
+    let key = verify_v4(credentials, request, &credential, &timestamp, signed_headers, &payload_hash, signature)?;
+    let scope = format!("{}/{}/{}/aws4_request", credential.date, credential.region, credential.service);
+    let mut verification = BodyVerification::default();
+    match payload_hash.as_str() {
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => {
+            verification.chunk_signing = Some(ChunkSigning {
+                key,
+                timestamp,
+                scope,
+                previous: signature.to_string(),
+                signed_trailer: payload_hash.ends_with("TRAILER"),
+            });
+        }
+        hash if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            verification.payload_sha256 = Some(hash.to_ascii_lowercase());
+        }
+        sigv4::UNSIGNED_PAYLOAD | "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => {}
+        _ => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-*, or a SHA256 value."
+            ))
+        }
+    }
+    Ok(verification)
+}
+
+fn verify_v4_presigned(
+    credentials: &Credentials,
+    request: &SignedRequest<'_>,
+    now: u64,
+) -> Result<BodyVerification, S3Error> {
+    if request.query_value("X-Amz-Algorithm") != Some(sigv4::ALGORITHM) {
+        return Err(s3_error!(InvalidArgument, "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
+    }
+    let required = |name: &str| {
+        request
+            .query_value(name)
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| denied(&format!("Query-string authentication version 4 requires the {name} parameter")))
+    };
+    let credential = parse_credential(required("X-Amz-Credential")?)?;
+    let timestamp = required("X-Amz-Date")?;
+    let expires: u64 = required("X-Amz-Expires")?
+        .parse()
+        .map_err(|_| s3_error!(AuthorizationQueryParametersError, "X-Amz-Expires should be a number"))?;
+    if expires > PRESIGNED_EXPIRES_S_MAX {
+        return Err(s3_error!(
+            AuthorizationQueryParametersError,
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+        ));
+    }
+    let signed_headers = required("X-Amz-SignedHeaders")?;
+    let signature = required("X-Amz-Signature")?;
+    let request_ms =
+        parse_amz_date(timestamp).ok_or_else(|| denied("X-Amz-Date must be in the ISO8601 Long Format"))?;
+    if request_ms > now + CLOCK_SKEW_MS_MAX {
+        return Err(denied("Request is not valid yet"));
+    }
+    if now > request_ms + expires * 1000 {
+        return Err(denied("Request has expired"));
+    }
+    let payload_hash = request.query_value("X-Amz-Content-Sha256").unwrap_or(sigv4::UNSIGNED_PAYLOAD);
+    verify_v4(credentials, request, &credential, timestamp, signed_headers, payload_hash, signature)?;
+    Ok(BodyVerification::default())
+}
+
+/// Tries the resource with and without the API prefix: legacy clients differ on whether the
+/// prefix is part of what they sign.
+fn verify_v2(
+    credentials: &Credentials,
+    request: &SignedRequest<'_>,
+    access_key: &str,
+    date: &str,
+    signature: &str,
+) -> Result<(), S3Error> {
+    let secret = credentials.secret(access_key)?;
+    let stripped = match request.raw_path.strip_prefix(request.prefix) {
+        Some(rest) if !request.prefix.is_empty() && (rest.is_empty() || rest.starts_with('/')) => {
+            Some(if rest.is_empty() { "/" } else { rest })
+        }
+        _ => None,
+    };
+    for path in std::iter::once(request.raw_path).chain(stripped) {
+        let to_sign = sigv2::string_to_sign(request.head, date, path, request.query);
+        let expected = sigv2::signature(secret, &to_sign);
+        if constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+            return Ok(());
+        }
+    }
+    Err(mismatch())
+}
+
+/// Parses SigV2's Date forms: RFC 7231 dates, and the `+0000` variant many clients send.
+fn parse_v2_date(text: &str) -> Option<u64> {
+    parse_http_date(text).or_else(|| parse_http_date(&text.trim().replace("+0000", "GMT")))
+}
+
+fn verify_v2_header(
+    credentials: &Credentials,
+    request: &SignedRequest<'_>,
+    value: &str,
+    now: u64,
+) -> Result<BodyVerification, S3Error> {
+    let (access_key, signature) =
+        value["AWS ".len()..].trim().rsplit_once(':').ok_or_else(|| malformed("expected AWS ACCESS_KEY:SIGNATURE."))?;
+    let (date_line, date) = match (request.head.header("x-amz-date"), request.head.header("date")) {
+        (Some(amz), _) => ("", amz),
+        (None, Some(date)) => (date, date),
+        (None, None) => return Err(denied("AWS authentication requires a valid Date or x-amz-date header")),
+    };
+    let request_ms =
+        parse_v2_date(date).ok_or_else(|| denied("AWS authentication requires a valid Date or x-amz-date header"))?;
+    check_skew(request_ms, now)?;
+    verify_v2(credentials, request, access_key, date_line, signature)?;
+    Ok(BodyVerification::default())
+}
+
+fn verify_v2_presigned(
+    credentials: &Credentials,
+    request: &SignedRequest<'_>,
+    now: u64,
+) -> Result<BodyVerification, S3Error> {
+    let access_key = request.query_value("AWSAccessKeyId").unwrap_or("");
+    let signature = request
+        .query_value("Signature")
+        .ok_or_else(|| denied("Query-string authentication requires the Signature parameter"))?;
+    let expires = request
+        .query_value("Expires")
+        .and_then(|value| value.parse::<u64>().ok())
+        .ok_or_else(|| denied("Query-string authentication requires the Expires parameter"))?;
+    if now / 1000 > expires {
+        return Err(denied("Request has expired"));
+    }
+    verify_v2(credentials, request, access_key, &expires.to_string(), signature)?;
+    Ok(BodyVerification::default())
+}
+
+/// Milliseconds → `yyyymmddThhmmssZ`.
+fn amz_timestamp(ms: u64) -> String {
+    let iso = crate::http::date::iso8601(ms);
+    // 2017-08-29T22:36:03.613Z → 20170829T223603Z
+    format!("{}{}{}T{}{}{}Z", &iso[0..4], &iso[5..7], &iso[8..10], &iso[11..13], &iso[14..16], &iso[17..19])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amz_dates_round_trip() {
+        assert_eq!(parse_amz_date("20130524T000000Z"), Some(1_369_353_600_000));
+        assert_eq!(amz_timestamp(1_369_353_600_000), "20130524T000000Z");
+        assert_eq!(parse_amz_date("2013-05-24"), None);
+        assert_eq!(parse_amz_date("20131324T000000Z"), None);
+    }
+
+    #[test]
+    fn credentials_file_and_debug_hide_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        std::fs::write(&path, "# team keys\nAK1 secret-one\nAK2:secret-two\n\n").unwrap();
+        let mut credentials = Credentials::default();
+        credentials.load_file(&path).unwrap();
+        assert_eq!(credentials.secret("AK1").unwrap(), "secret-one");
+        assert_eq!(credentials.secret("AK2").unwrap(), "secret-two");
+        assert!(!format!("{credentials:?}").contains("secret"));
+        std::fs::write(&path, "only-one-field\n").unwrap();
+        assert!(Credentials::default().load_file(&path).is_err());
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
