@@ -39,6 +39,11 @@ pub struct Args {
     #[arg(long, default_value_t = 1024 * 1024, env = "S3CORE_MULTIPART_MIN_PART_BYTES")]
     pub multipart_min_part_bytes: u64,
 
+    /// Domain under which buckets are also addressed virtual-hosted style
+    /// (`bucket.DOMAIN/key`); repeat for several. Path-style always works.
+    #[arg(long = "virtual-host-domain", env = "S3CORE_VIRTUAL_HOST_DOMAINS", value_delimiter = ',')]
+    pub virtual_host_domains: Vec<String>,
+
     /// Access key clients must sign with. With no credentials at all, every request is
     /// accepted whatever its signature (trusted-node mode).
     #[arg(long, env = "S3CORE_ACCESS_KEY", requires = "secret_key")]
@@ -66,6 +71,8 @@ pub struct Config {
     /// Normalised: empty, or `/segment...` without a trailing slash.
     pub path_prefix: String,
     pub multipart_min_part_bytes: u64,
+    /// Domains for virtual-hosted-style addressing (lower-case, no leading dot).
+    pub virtual_host_domains: Vec<String>,
     /// Empty: every request is accepted (open mode).
     pub credentials: crate::s3::auth::Credentials,
     pub log_level: log::LevelFilter,
@@ -98,7 +105,14 @@ impl Config {
         if let Some(path) = &args.credentials_file {
             credentials.load_file(path)?;
         }
+        let virtual_host_domains: Vec<String> = args
+            .virtual_host_domains
+            .iter()
+            .map(|domain| domain.trim().trim_start_matches('.').to_ascii_lowercase())
+            .filter(|domain| !domain.is_empty())
+            .collect();
         Ok(Config {
+            virtual_host_domains,
             credentials,
             listen: args.listen,
             data_dir: args.data_dir,

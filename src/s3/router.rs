@@ -174,6 +174,25 @@ pub fn parse_path(raw_path: &str, prefix: &str) -> Result<Resource, S3Error> {
     Ok(Resource { bucket: Some(bucket), key })
 }
 
+/// The bucket a virtual-hosted request names in its Host header (`bucket.domain[:port]`), when
+/// `domains` (the operator's `--virtual-host-domain` values) include the domain.
+pub fn virtual_host_bucket<'a>(host: &'a str, domains: &[String]) -> Option<&'a str> {
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    domains.iter().find_map(|domain| {
+        let bucket = host.strip_suffix(domain.as_str())?.strip_suffix('.')?;
+        (!bucket.is_empty()).then_some(bucket)
+    })
+}
+
+/// Splits the path of a virtual-hosted request (the bucket came from the Host header).
+pub fn parse_virtual_hosted_path(bucket: &str, raw_path: &str) -> Result<Resource, S3Error> {
+    let path = format!("/{bucket}{raw_path}");
+    parse_path(&path, "")
+}
+
 /// `/api/v1/s3/b/k` → `/b/k` when the prefix is `/api/v1/s3`; other paths are unchanged.
 fn strip_prefix<'a>(path: &'a str, prefix: &str) -> &'a str {
     if prefix.is_empty() {
@@ -321,6 +340,20 @@ mod tests {
         // A bucket that merely starts like the prefix is not the prefix.
         let resource = parse_path("/api/v1/s3x/k", PREFIX).unwrap();
         assert_eq!(resource.bucket.as_deref(), Some("api"));
+    }
+
+    #[test]
+    fn virtual_hosted_requests_take_the_bucket_from_the_host() {
+        let domains = vec!["s3.example.com".to_string()];
+        assert_eq!(virtual_host_bucket("logs.s3.example.com", &domains), Some("logs"));
+        assert_eq!(virtual_host_bucket("my.dotted.bucket.s3.example.com:39999", &domains), Some("my.dotted.bucket"));
+        assert_eq!(virtual_host_bucket("s3.example.com", &domains), None);
+        assert_eq!(virtual_host_bucket("127.0.0.1:39999", &domains), None);
+        assert_eq!(virtual_host_bucket("evils3.example.com", &domains), None);
+        let resource = parse_virtual_hosted_path("logs", "/a%20b/c").unwrap();
+        assert_eq!(resource, Resource { bucket: Some("logs".into()), key: Some("a b/c".into()) });
+        let resource = parse_virtual_hosted_path("logs", "/").unwrap();
+        assert_eq!(resource, Resource { bucket: Some("logs".into()), key: None });
     }
 
     #[test]

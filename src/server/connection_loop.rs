@@ -16,7 +16,7 @@ use crate::http::request::{HeadError, RequestHead};
 use crate::http::response::{Response, ResponseBody};
 use crate::limits::{DRAIN_BYTES_MAX, IDLE_TIMEOUT_MS, READ_TIMEOUT_MS, REQUEST_HEAD_BYTES_MAX};
 use crate::s3::auth::{authenticate, SignedRequest};
-use crate::s3::router::{parse_path, route};
+use crate::s3::router::{parse_path, parse_virtual_hosted_path, route, virtual_host_bucket};
 use crate::s3::uri::{percent_decode, Query};
 use crate::s3::{handle, CoreServices, S3Request};
 use crate::s3_error;
@@ -152,12 +152,29 @@ async fn answer(
 ) -> Result<Response, S3Error> {
     let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
     let query = Query::parse(query).ok_or_else(|| s3_error!(InvalidURI, "Couldn't parse the query string"))?;
-    let resource = parse_path(path, prefix)?;
+    let domains = &services.config.virtual_host_domains;
+    let virtual_bucket = match head.header("host") {
+        Some(host) if !domains.is_empty() => {
+            virtual_host_bucket(&host.to_ascii_lowercase(), domains).map(str::to_string)
+        }
+        _ => None,
+    };
+    let resource = match &virtual_bucket {
+        Some(bucket) => parse_virtual_hosted_path(bucket, path)?,
+        None => parse_path(path, prefix)?,
+    };
     let action = route(&head.method, resource, &query, head.header("x-amz-copy-source").is_some())?;
     let credentials = &services.config.credentials;
     if !credentials.is_open() {
         let decoded_path = percent_decode(path, false).ok_or_else(|| s3_error!(InvalidURI))?;
-        let signed = SignedRequest { head, raw_path: path, decoded_path: &decoded_path, prefix, query: query.pairs() };
+        let signed = SignedRequest {
+            head,
+            raw_path: path,
+            decoded_path: &decoded_path,
+            prefix,
+            virtual_bucket: virtual_bucket.as_deref(),
+            query: query.pairs(),
+        };
         body.verify(authenticate(credentials, &signed)?);
     }
     log::debug!("core {}: {action:?}", services.core);

@@ -124,6 +124,8 @@ pub struct SignedRequest<'a> {
     pub decoded_path: &'a [u8],
     /// The API path prefix, for SigV2 clients that sign the path without it.
     pub prefix: &'a str,
+    /// The bucket of a virtual-hosted request (SigV2 signs `/bucket/key` then).
+    pub virtual_bucket: Option<&'a str>,
     pub query: &'a [(String, Option<String>)],
 }
 
@@ -360,7 +362,9 @@ fn verify_v2(
         }
         _ => None,
     };
-    for path in std::iter::once(request.raw_path).chain(stripped) {
+    let virtual_path = request.virtual_bucket.map(|bucket| format!("/{bucket}{}", request.raw_path));
+    let candidates = virtual_path.iter().map(String::as_str).chain(std::iter::once(request.raw_path)).chain(stripped);
+    for path in candidates {
         let to_sign = sigv2::string_to_sign(request.head, date, path, request.query);
         let expected = sigv2::signature(secret, &to_sign);
         if constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
