@@ -22,17 +22,33 @@ pub fn parse_http_date(text: &str) -> Option<u64> {
 
 /// `2017-08-29T22:36:03.613Z`
 pub fn iso8601(ms: u64) -> String {
+    String::from_utf8_lossy(&iso8601_bytes(ms)).into_owned()
+}
+
+/// `iso8601` into a fixed buffer, without allocating (listings format thousands per page).
+/// Years past 9999 are clamped: S3 timestamps are four-digit years.
+pub fn iso8601_bytes(ms: u64) -> [u8; 24] {
     let seconds = ms / 1000;
     let days = (seconds / 86_400) as i64;
-    let second_of_day = seconds % 86_400;
+    let second_of_day = (seconds % 86_400) as u32;
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60,
-        ms % 1000
-    )
+    let year = year.clamp(0, 9999) as u32;
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, value: u32, width: usize| {
+        let mut value = value;
+        for index in (at..at + width).rev() {
+            out[index] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, month, 2);
+    put(8, day, 2);
+    put(11, second_of_day / 3600, 2);
+    put(14, second_of_day / 60 % 60, 2);
+    put(17, second_of_day % 60, 2);
+    put(20, (ms % 1000) as u32, 3);
+    out
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).

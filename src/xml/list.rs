@@ -1,7 +1,7 @@
 //! Listing documents: ListAllMyBucketsResult and ListBucketResult (V1 and V2).
 
 use super::XmlWriter;
-use crate::http::date::iso8601;
+use crate::http::date::{iso8601, iso8601_bytes};
 use crate::s3::uri::url_encode_key;
 use crate::store::index::ListPage;
 use crate::store::record::ObjectRecord;
@@ -78,8 +78,10 @@ impl ListEcho<'_> {
     fn contents(&self, xml: &mut XmlWriter, key: &str, record: &ObjectRecord, with_owner: bool) {
         xml.open("Contents");
         xml.element("Key", &self.text(key));
-        xml.element("LastModified", &iso8601(record.last_modified_ms));
-        xml.element("ETag", &format!("\"{}\"", record.etag));
+        // Formatted in place: this runs up to 1000 times per page.
+        xml.element_raw("LastModified", &[&iso8601_bytes(record.last_modified_ms)]);
+        // ETags are hex digits, a dash and a count: nothing to escape but the quotes.
+        xml.element_raw("ETag", &[b"&quot;", record.etag.as_bytes(), b"&quot;"]);
         xml.element_u64("Size", record.size);
         if with_owner {
             owner(xml);

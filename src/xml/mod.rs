@@ -63,6 +63,15 @@ impl XmlWriter {
         self.close(name);
     }
 
+    /// `<name>` + raw bytes the caller guarantees need no escaping + `</name>`.
+    pub fn element_raw(&mut self, name: &str, parts: &[&[u8]]) {
+        self.open(name);
+        for part in parts {
+            self.buffer.extend_from_slice(part);
+        }
+        self.close(name);
+    }
+
     pub fn element_bool(&mut self, name: &str, value: bool) {
         self.element(name, if value { "true" } else { "false" });
     }
