@@ -23,7 +23,7 @@ use crate::http::response::Response;
 use crate::limits::{COPY_SOURCE_BYTES_MAX, KEY_BYTES_MAX};
 use crate::s3_error;
 use crate::shard::owner::WriteCondition;
-use crate::store::record::{Extent, ObjectData, ObjectRecord, SharedRecord};
+use crate::store::record::{slice_extents, Extent, ObjectData, ObjectRecord, SharedRecord};
 use crate::xml::multipart::copy_result;
 
 /// Parses `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, optionally with
@@ -81,23 +81,14 @@ pub async fn share_data(
         ObjectData::Blocks(extents) => extents,
     };
     let mut linked = Vec::new();
-    let end = offset + length;
-    let mut extent_start = 0u64;
-    for extent in extents {
-        let extent_end = extent_start + extent.length;
-        let (from, to) = (offset.max(extent_start), end.min(extent_end));
-        if from < to {
-            match services.blocks.link(extent.block) {
-                Ok(block) => {
-                    linked.push(Extent { block, offset: extent.offset + (from - extent_start), length: to - from })
-                }
-                Err(error) => {
-                    discard_extents(services, &linked).await;
-                    return Err(S3Error::from_io("linking a block", &error));
-                }
+    for piece in slice_extents(extents, offset, length) {
+        match services.blocks.link(piece.block) {
+            Ok(block) => linked.push(Extent { block, ..piece }),
+            Err(error) => {
+                discard_extents(services, &linked).await;
+                return Err(S3Error::from_io("linking a block", &error));
             }
         }
-        extent_start = extent_end;
     }
     if let Err(error) = services.blocks.sync_directory().await {
         discard_extents(services, &linked).await;

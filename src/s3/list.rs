@@ -35,6 +35,26 @@ fn url_encoding(request: &S3Request<'_>) -> Result<bool, S3Error> {
     }
 }
 
+/// The parameters both listing versions share, validated.
+fn list_echo<'a>(request: &'a S3Request<'_>, bucket: &'a str) -> Result<ListEcho<'a>, S3Error> {
+    Ok(ListEcho {
+        bucket,
+        prefix: request.query.get("prefix").unwrap_or(""),
+        delimiter: request.query.get("delimiter").filter(|d| !d.is_empty()),
+        max_keys: max_keys(request)?,
+        url_encode: url_encoding(request)?,
+    })
+}
+
+fn index_query(echo: &ListEcho<'_>, start_after: Option<String>) -> ListQuery {
+    ListQuery {
+        prefix: echo.prefix.to_string(),
+        delimiter: echo.delimiter.map(str::to_string),
+        start_after,
+        max_keys: echo.max_keys,
+    }
+}
+
 async fn page(services: &CoreServices, bucket: &str, query: ListQuery) -> Result<ListPage, S3Error> {
     let name = bucket.to_string();
     services.shards.call(bucket, move |shard| async move { shard.list_objects(&name, &query) }).await
@@ -45,20 +65,9 @@ pub async fn list_objects_v1(
     request: &mut S3Request<'_>,
     bucket: String,
 ) -> Result<Response, S3Error> {
-    let echo = ListEcho {
-        bucket: &bucket,
-        prefix: request.query.get("prefix").unwrap_or(""),
-        delimiter: request.query.get("delimiter").filter(|d| !d.is_empty()),
-        max_keys: max_keys(request)?,
-        url_encode: url_encoding(request)?,
-    };
+    let echo = list_echo(request, &bucket)?;
     let marker = request.query.get("marker").unwrap_or("");
-    let query = ListQuery {
-        prefix: echo.prefix.to_string(),
-        delimiter: echo.delimiter.map(str::to_string),
-        start_after: Some(marker.to_string()).filter(|marker| !marker.is_empty()),
-        max_keys: echo.max_keys,
-    };
+    let query = index_query(&echo, Some(marker.to_string()).filter(|marker| !marker.is_empty()));
     let page = page(services, &bucket, query).await?;
     let next_token = page.is_truncated.then(|| page.last.as_deref().map(encode_token)).flatten();
     Ok(Response::xml(encode_v1(&echo, marker, &page, next_token.as_deref())))
@@ -82,25 +91,14 @@ pub async fn list_objects_v2(
     request: &mut S3Request<'_>,
     bucket: String,
 ) -> Result<Response, S3Error> {
-    let echo = ListEcho {
-        bucket: &bucket,
-        prefix: request.query.get("prefix").unwrap_or(""),
-        delimiter: request.query.get("delimiter").filter(|d| !d.is_empty()),
-        max_keys: max_keys(request)?,
-        url_encode: url_encoding(request)?,
-    };
+    let echo = list_echo(request, &bucket)?;
     let continuation_token = request.query.get("continuation-token").filter(|token| !token.is_empty());
     let start_after = request.query.get("start-after").filter(|after| !after.is_empty());
     let resume_after = match continuation_token {
         Some(token) => Some(decode_token(token)?),
         None => start_after.map(str::to_string),
     };
-    let query = ListQuery {
-        prefix: echo.prefix.to_string(),
-        delimiter: echo.delimiter.map(str::to_string),
-        start_after: resume_after,
-        max_keys: echo.max_keys,
-    };
+    let query = index_query(&echo, resume_after);
     let page = page(services, &bucket, query).await?;
     let next_token = page.is_truncated.then(|| page.last.as_deref().map(encode_token)).flatten();
     let v2 = V2Echo {

@@ -7,7 +7,7 @@ use crate::http::request::RequestHead;
 use crate::http::response::Response;
 use crate::limits::USER_METADATA_BYTES_MAX;
 use crate::s3_error;
-use crate::store::record::{ObjectRecord, Pair};
+use crate::store::record::{ObjectAttributes, ObjectRecord, Pair};
 
 /// Standard headers S3 stores with an object and returns on GET/HEAD.
 pub const STORED_HEADERS: &[&str] =
@@ -51,6 +51,22 @@ impl WriteMetadata {
         }
         Ok(metadata)
     }
+}
+
+/// Everything a new object takes from its write request: metadata headers and
+/// `x-amz-tagging` (PutObject, CreateMultipartUpload).
+pub fn attributes_from_head(head: &RequestHead) -> Result<ObjectAttributes, S3Error> {
+    let metadata = WriteMetadata::from_head(head)?;
+    let tags = match head.header("x-amz-tagging") {
+        Some(value) => crate::s3::tagging::parse_tagging_header(value)?,
+        None => Vec::new(),
+    };
+    Ok(ObjectAttributes {
+        content_type: metadata.content_type,
+        stored_headers: metadata.stored_headers,
+        user_metadata: metadata.user_metadata,
+        tags,
+    })
 }
 
 fn strip_aws_chunked(value: &str) -> String {

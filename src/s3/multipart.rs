@@ -9,8 +9,7 @@
 use md5::{Digest, Md5};
 
 use super::copy::{copy_source, range_md5, share_data, write_block};
-use super::metadata::WriteMetadata;
-use super::tagging::parse_tagging_header;
+use super::metadata::attributes_from_head;
 use super::upload::{discard, hex, receive_body};
 use super::uri::url_encode_key;
 use super::{CoreServices, S3Request};
@@ -19,7 +18,7 @@ use crate::http::date::now_ms;
 use crate::http::response::Response;
 use crate::limits::{LIST_PARTS_MAX, MULTIPART_OBJECT_BYTES_MAX, PART_BYTES_MAX, PART_NUMBER_MAX, XML_BODY_BYTES_MAX};
 use crate::s3_error;
-use crate::store::record::{Extent, ObjectAttributes, ObjectData, ObjectRecord, PartRecord, UploadRecord};
+use crate::store::record::{Extent, ObjectData, ObjectRecord, PartRecord, UploadRecord};
 use crate::xml::multipart::{self as documents, PartsPage, UploadsPage};
 
 /// An unguessable upload id: 128 random bits, hex.
@@ -64,17 +63,7 @@ pub async fn create_multipart_upload(
     bucket: String,
     key: String,
 ) -> Result<Response, S3Error> {
-    let metadata = WriteMetadata::from_head(request.head)?;
-    let tags = match request.head.header("x-amz-tagging") {
-        Some(value) => parse_tagging_header(value)?,
-        None => Vec::new(),
-    };
-    let attributes = ObjectAttributes {
-        content_type: metadata.content_type,
-        stored_headers: metadata.stored_headers,
-        user_metadata: metadata.user_metadata,
-        tags,
-    };
+    let attributes = attributes_from_head(request.head)?;
     let upload_id = new_upload_id()?;
     let document = documents::initiate_result(&bucket, &key, &upload_id);
     services
@@ -84,6 +73,20 @@ pub async fn create_multipart_upload(
         })
         .await?;
     Ok(Response::xml(document))
+}
+
+/// The part number and upload a part request names, after checking the upload exists (so a
+/// large body is not taken for nothing).
+async fn part_target(
+    services: &CoreServices,
+    request: &S3Request<'_>,
+    bucket: &str,
+    key: &str,
+) -> Result<(u32, String), S3Error> {
+    let number = part_number(request)?;
+    let upload_id = upload_id(request)?;
+    check_upload(services, bucket, key, &upload_id).await?;
+    Ok((number, upload_id))
 }
 
 async fn check_upload(services: &CoreServices, bucket: &str, key: &str, upload_id: &str) -> Result<(), S3Error> {
@@ -116,9 +119,7 @@ pub async fn upload_part(
     bucket: String,
     key: String,
 ) -> Result<Response, S3Error> {
-    let number = part_number(request)?;
-    let upload_id = upload_id(request)?;
-    check_upload(services, &bucket, &key, &upload_id).await?;
+    let (number, upload_id) = part_target(services, request, &bucket, &key).await?;
     let body = receive_body(services, request, PART_BYTES_MAX, false).await?;
     let ObjectData::Blocks(extents) = body.data.clone() else {
         return Err(s3_error!(InternalError, "a part was stored inline"));
@@ -159,9 +160,7 @@ pub async fn upload_part_copy(
     bucket: String,
     key: String,
 ) -> Result<Response, S3Error> {
-    let number = part_number(request)?;
-    let upload_id = upload_id(request)?;
-    check_upload(services, &bucket, &key, &upload_id).await?;
+    let (number, upload_id) = part_target(services, request, &bucket, &key).await?;
     let (_, _, source) = copy_source(services, request).await?;
     let (offset, length) = copy_range(request, source.size)?;
     if length > PART_BYTES_MAX {
@@ -320,6 +319,9 @@ pub async fn list_multipart_uploads(
     let mut uploads = Vec::new();
     let mut common_prefixes: Vec<String> = Vec::new();
     let mut is_truncated = false;
+    // The last entry on the page, key and upload id (a common prefix has no id): the markers
+    // a client continues from.
+    let mut last: Option<(String, String)> = None;
     for (id, upload) in all {
         let key = upload.key.as_str();
         let after_marker =
@@ -331,7 +333,8 @@ pub async fn list_multipart_uploads(
             key[prefix.len()..].find(delimiter).map(|at| key[..prefix.len() + at + delimiter.len()].to_string())
         });
         if let Some(common) = &rolled_up {
-            if common_prefixes.last() == Some(common) {
+            // A group already listed, on this page or before the marker, is not listed again.
+            if common_prefixes.last() == Some(common) || common.as_str() <= key_marker {
                 continue;
             }
         }
@@ -340,14 +343,22 @@ pub async fn list_multipart_uploads(
             break;
         }
         match rolled_up {
-            Some(common) => common_prefixes.push(common),
-            None => uploads.push((id, upload)),
+            Some(common) => {
+                last = Some((common.clone(), String::new()));
+                common_prefixes.push(common);
+            }
+            None => {
+                last = Some((upload.key.clone(), id.clone()));
+                uploads.push((id, upload));
+            }
         }
     }
+    let next_markers = if is_truncated { last } else { None };
     let page = UploadsPage {
         bucket: &bucket,
         key_marker,
         upload_id_marker,
+        next_markers: next_markers.as_ref().map(|(key, id)| (key.as_str(), id.as_str())),
         prefix,
         delimiter,
         max_uploads,

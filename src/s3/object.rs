@@ -5,9 +5,9 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use super::conditional::{check_read, write_condition};
-use super::metadata::{object_headers, WriteMetadata};
+use super::metadata::{attributes_from_head, object_headers};
 use super::range::{parse_range, RangeRequest};
-use super::tagging::{check_version_id, parse_tagging_header};
+use super::tagging::check_version_id;
 use super::upload::{discard, receive_body};
 use super::{CoreServices, S3Request};
 use crate::error::{S3Error, S3ErrorCode};
@@ -33,11 +33,7 @@ pub async fn put_object(
     bucket: String,
     key: String,
 ) -> Result<Response, S3Error> {
-    let metadata = WriteMetadata::from_head(request.head)?;
-    let tags = match request.head.header("x-amz-tagging") {
-        Some(value) => parse_tagging_header(value)?,
-        None => Vec::new(),
-    };
+    let attributes = attributes_from_head(request.head)?;
     let condition = write_condition(request.head)?;
     if request.head.header("content-length").is_none() && request.head.header("transfer-encoding").is_none() {
         return Err(s3_error!(MissingContentLength));
@@ -55,10 +51,10 @@ pub async fn put_object(
         size: body.size,
         etag: etag.clone(),
         last_modified_ms: now_ms(),
-        content_type: metadata.content_type,
-        stored_headers: metadata.stored_headers,
-        user_metadata: metadata.user_metadata,
-        tags,
+        content_type: attributes.content_type,
+        stored_headers: attributes.stored_headers,
+        user_metadata: attributes.user_metadata,
+        tags: attributes.tags,
         checksum: body.checksum.clone(),
         data: body.data.clone(),
     });

@@ -23,7 +23,8 @@ fn allowed_character(c: char) -> bool {
 pub fn validate_tags(tags: &[Pair], tags_max: usize) -> Result<(), S3Error> {
     if tags.len() > tags_max {
         // S3 answers a tag count over the limit with the generic BadRequest code.
-        return Err(s3_error!(BadRequest, "Object tags cannot be greater than {tags_max}"));
+        let what = if tags_max == BUCKET_TAGS_MAX { "Bucket tag count" } else { "Object tags" };
+        return Err(s3_error!(BadRequest, "{what} cannot be greater than {tags_max}"));
     }
     for (index, (key, value)) in tags.iter().enumerate() {
         let key_chars = key.chars().count();

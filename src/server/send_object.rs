@@ -8,7 +8,7 @@ use monoio::buf::IoBufMut;
 use crate::http::connection::Connection;
 use crate::http::response::{Response, ResponseBody};
 use crate::s3::CoreServices;
-use crate::store::record::{Extent, ObjectData};
+use crate::store::record::{slice_extents, Extent, ObjectData};
 
 pub enum SendError {
     /// A block of the object was gone before anything was sent: the object changed since
@@ -79,44 +79,32 @@ async fn stream_blocks(
     let capacity = buffer.capacity();
     buffer.extend_from_slice(head);
     let mut sent_anything = false;
-    let end = offset + length;
-    let mut extent_start = 0u64;
-    for extent in extents {
-        let extent_end = extent_start + extent.length;
-        let (from, to) = (offset.max(extent_start), end.min(extent_end));
-        if from < to {
-            let file = match services.blocks.open_block(extent.block).await {
-                Ok(file) => file,
-                Err(error) if error.kind() == io::ErrorKind::NotFound && !sent_anything => {
-                    return Err(SendError::Stale);
-                }
-                Err(error) => return Err(error.into()),
-            };
-            let mut position = extent.offset + (from - extent_start);
-            let mut remaining = to - from;
-            while remaining > 0 {
-                if buffer.len() == capacity {
-                    buffer = connection.write_all(buffer).await?;
-                    buffer.clear();
-                    sent_anything = true;
-                }
-                let want = (capacity - buffer.len()).min(remaining as usize);
-                let start = buffer.len();
-                let (result, slice) = file.read_at(buffer.slice_mut(start..start + want), position).await;
-                buffer = slice.into_inner();
-                let read = result?;
-                if read == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "block shorter than its record").into());
-                }
-                position += read as u64;
-                remaining -= read as u64;
+    for piece in slice_extents(extents, offset, length) {
+        let file = match services.blocks.open_block(piece.block).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound && !sent_anything => return Err(SendError::Stale),
+            Err(error) => return Err(error.into()),
+        };
+        let mut position = piece.offset;
+        let mut remaining = piece.length;
+        while remaining > 0 {
+            if buffer.len() == capacity {
+                buffer = connection.write_all(buffer).await?;
+                buffer.clear();
+                sent_anything = true;
             }
-            let _ = file.close().await;
+            let want = (capacity - buffer.len()).min(remaining as usize);
+            let start = buffer.len();
+            let (result, slice) = file.read_at(buffer.slice_mut(start..start + want), position).await;
+            buffer = slice.into_inner();
+            let read = result?;
+            if read == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "block shorter than its record").into());
+            }
+            position += read as u64;
+            remaining -= read as u64;
         }
-        extent_start = extent_end;
-        if extent_start >= end {
-            break;
-        }
+        let _ = file.close().await;
     }
     if !buffer.is_empty() {
         buffer = connection.write_all(buffer).await?;

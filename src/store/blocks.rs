@@ -84,37 +84,29 @@ impl BlockStore {
         mut buffer: Vec<u8>,
         sink: &mut dyn FnMut(&[u8]),
     ) -> (io::Result<()>, Vec<u8>) {
-        let end = offset + length;
-        let mut extent_start = 0u64;
-        for extent in extents {
-            let extent_end = extent_start + extent.length;
-            let (from, to) = (offset.max(extent_start), end.min(extent_end));
-            if from < to {
-                let file = match self.open_block(extent.block).await {
-                    Ok(file) => file,
-                    Err(error) => return (Err(error), buffer),
-                };
-                let mut position = extent.offset + (from - extent_start);
-                let mut remaining = to - from;
-                while remaining > 0 {
-                    buffer.clear();
-                    let want = (buffer.capacity() as u64).min(remaining) as usize;
-                    let (result, slice) =
-                        file.read_at(monoio::buf::IoBufMut::slice_mut(buffer, 0..want), position).await;
-                    buffer = slice.into_inner();
-                    match result {
-                        Ok(0) => return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short block")), buffer),
-                        Ok(read) => {
-                            sink(&buffer[..read]);
-                            position += read as u64;
-                            remaining -= read as u64;
-                        }
-                        Err(error) => return (Err(error), buffer),
+        for piece in super::record::slice_extents(extents, offset, length) {
+            let file = match self.open_block(piece.block).await {
+                Ok(file) => file,
+                Err(error) => return (Err(error), buffer),
+            };
+            let mut position = piece.offset;
+            let mut remaining = piece.length;
+            while remaining > 0 {
+                buffer.clear();
+                let want = (buffer.capacity() as u64).min(remaining) as usize;
+                let (result, slice) = file.read_at(monoio::buf::IoBufMut::slice_mut(buffer, 0..want), position).await;
+                buffer = slice.into_inner();
+                match result {
+                    Ok(0) => return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short block")), buffer),
+                    Ok(read) => {
+                        sink(&buffer[..read]);
+                        position += read as u64;
+                        remaining -= read as u64;
                     }
+                    Err(error) => return (Err(error), buffer),
                 }
-                let _ = file.close().await;
             }
-            extent_start = extent_end;
+            let _ = file.close().await;
         }
         (Ok(()), buffer)
     }

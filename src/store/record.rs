@@ -23,6 +23,28 @@ pub struct Extent {
     pub length: u64,
 }
 
+/// The parts of `extents` (in object order) that hold the object's bytes
+/// `offset..offset + length`, each trimmed to that range.
+pub fn slice_extents(extents: &[Extent], offset: u64, length: u64) -> impl Iterator<Item = Extent> + '_ {
+    let end = offset + length;
+    extents
+        .iter()
+        .scan(0u64, |extent_start, extent| {
+            let start = *extent_start;
+            *extent_start += extent.length;
+            Some((start, extent))
+        })
+        .take_while(move |(start, _)| *start < end)
+        .filter_map(move |(start, extent)| {
+            let (from, to) = (offset.max(start), end.min(start + extent.length));
+            (from < to).then(|| Extent {
+                block: extent.block,
+                offset: extent.offset + (from - start),
+                length: to - from,
+            })
+        })
+}
+
 /// Where an object's bytes live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectData {
@@ -106,5 +128,26 @@ pub struct UploadRecord {
 impl UploadRecord {
     pub fn blocks(&self) -> impl Iterator<Item = BlockId> + '_ {
         self.parts.values().flat_map(|part| part.extents.iter().map(|extent| extent.block))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extent(sequence: u64, offset: u64, length: u64) -> Extent {
+        Extent { block: BlockId { core: 0, sequence }, offset, length }
+    }
+
+    #[test]
+    fn slicing_extents_trims_to_the_range() {
+        let extents = [extent(1, 0, 10), extent(2, 5, 10), extent(3, 0, 10)];
+        let all: Vec<Extent> = slice_extents(&extents, 0, 30).collect();
+        assert_eq!(all, extents);
+        let middle: Vec<Extent> = slice_extents(&extents, 8, 14).collect();
+        assert_eq!(middle, [extent(1, 8, 2), extent(2, 5, 10), extent(3, 0, 2)]);
+        let inside: Vec<Extent> = slice_extents(&extents, 12, 3).collect();
+        assert_eq!(inside, [extent(2, 7, 3)]);
+        assert_eq!(slice_extents(&extents, 30, 0).count(), 0);
     }
 }

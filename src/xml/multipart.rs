@@ -102,6 +102,9 @@ pub struct UploadsPage<'a> {
     pub bucket: &'a str,
     pub key_marker: &'a str,
     pub upload_id_marker: &'a str,
+    /// NextKeyMarker and NextUploadIdMarker of a truncated page (the id is empty when the page
+    /// ends with a common prefix).
+    pub next_markers: Option<(&'a str, &'a str)>,
     pub prefix: &'a str,
     pub delimiter: Option<&'a str>,
     pub max_uploads: usize,
@@ -118,11 +121,9 @@ pub fn list_uploads(page: &UploadsPage<'_>) -> Vec<u8> {
     xml.element("Bucket", page.bucket);
     xml.element("KeyMarker", &text(page.key_marker));
     xml.element("UploadIdMarker", page.upload_id_marker);
-    if page.is_truncated {
-        if let Some((upload_id, upload)) = page.uploads.last() {
-            xml.element("NextKeyMarker", &text(&upload.key));
-            xml.element("NextUploadIdMarker", upload_id);
-        }
+    if let Some((key, upload_id)) = page.next_markers {
+        xml.element("NextKeyMarker", &text(key));
+        xml.element("NextUploadIdMarker", upload_id);
     }
     xml.element("Prefix", &text(page.prefix));
     if let Some(delimiter) = page.delimiter {

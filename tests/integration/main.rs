@@ -5,11 +5,15 @@
 
 mod common;
 
+mod addressing;
 mod alluxio_walkthrough;
 mod buckets;
+mod copy;
 mod delete_objects;
 mod hostile;
 mod listings;
+mod multipart;
 mod objects;
 mod restart;
+mod tagging;
 mod wire;

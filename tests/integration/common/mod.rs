@@ -920,3 +920,111 @@ pub fn tree_contains_file_named(dir: &Path, name: &str) -> bool {
         entry.file_name().to_string_lossy() == name || (path.is_dir() && tree_contains_file_named(&path, name))
     })
 }
+
+// ------------------------------------------------------------------------------------------
+// Block files (reclamation checks)
+// ------------------------------------------------------------------------------------------
+
+impl Server {
+    /// Number of block files under `DATA/blocks/*/` (every core's directory). A hard link
+    /// (a copy) counts as one more name.
+    pub fn block_file_count(&self) -> usize {
+        let Ok(cores) = std::fs::read_dir(self.data_dir().join("blocks")) else { return 0 };
+        cores
+            .flatten()
+            .filter(|entry| entry.path().is_dir())
+            .map(|entry| std::fs::read_dir(entry.path()).map(|files| files.flatten().count()).unwrap_or(0))
+            .sum()
+    }
+
+    /// Waits (at most 5 s: unlinks run after the acknowledgement) until exactly `expected`
+    /// block files exist, then asserts it.
+    #[track_caller]
+    pub fn expect_block_files(&self, expected: usize, context: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut count = self.block_file_count();
+        while count != expected && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            count = self.block_file_count();
+        }
+        assert_eq!(count, expected, "{context}: block files under {}", self.data_dir().join("blocks").display());
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Multipart uploads
+// ------------------------------------------------------------------------------------------
+
+/// CreateMultipartUpload on `object` (`PREFIX/bucket/key`, key already encoded); the UploadId.
+#[track_caller]
+pub fn initiate_upload(client: &mut Client, object: &str, headers: &[(&str, &str)]) -> String {
+    let response = client.request("POST", &format!("{object}?uploads"), headers, b"").expect(200, "initiate");
+    xml_value(&response.body, "UploadId")
+}
+
+/// UploadPart; returns the response (ETag in its header).
+pub fn upload_part_request(client: &mut Client, object: &str, upload_id: &str, number: &str, data: &[u8]) -> Response {
+    client.put(&format!("{object}?partNumber={number}&uploadId={upload_id}"), data)
+}
+
+/// UploadPart that must succeed; the quoted ETag.
+#[track_caller]
+pub fn upload_part(client: &mut Client, object: &str, upload_id: &str, number: u32, data: &[u8]) -> String {
+    let response = upload_part_request(client, object, upload_id, &number.to_string(), data);
+    let response = response.expect(200, &format!("UploadPart {number}"));
+    response.etag().expect("ETag of a part").to_string()
+}
+
+/// The CompleteMultipartUpload document for `(part number, quoted ETag)` pairs, in order.
+pub fn complete_document(parts: &[(u32, &str)]) -> String {
+    let mut document = String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    for (number, etag) in parts {
+        document.push_str(&format!("<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>", xml_escape(etag)));
+    }
+    document.push_str("</CompleteMultipartUpload>");
+    document
+}
+
+/// CompleteMultipartUpload with `parts`; the response, whatever it is.
+pub fn complete_upload(client: &mut Client, object: &str, upload_id: &str, parts: &[(u32, &str)]) -> Response {
+    client.post(&format!("{object}?uploadId={upload_id}"), complete_document(parts).as_bytes())
+}
+
+/// S3's multipart ETag, quoted: MD5 of the concatenated binary MD5s of the parts, `-N`.
+pub fn multipart_etag(parts: &[&[u8]]) -> String {
+    let mut digests = Vec::new();
+    for part in parts {
+        digests.extend_from_slice(&Md5::digest(part));
+    }
+    format!("\"{}-{}\"", md5_hex(&digests), parts.len())
+}
+
+/// The `<Tagging>` document of `tags`.
+pub fn tagging_document(tags: &[(&str, &str)]) -> String {
+    let mut document = String::from("<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>");
+    for (key, value) in tags {
+        document.push_str(&format!("<Tag><Key>{}</Key><Value>{}</Value></Tag>", xml_escape(key), xml_escape(value)));
+    }
+    document.push_str("</TagSet></Tagging>");
+    document
+}
+
+/// The tags of a `<Tagging>` answer, in document order.
+pub fn tags_of(body: &[u8]) -> Vec<(String, String)> {
+    xml_blocks(body, "Tag").iter().map(|tag| (xml_value(tag, "Key"), xml_value(tag, "Value"))).collect()
+}
+
+/// `(key, value)` pairs as owned strings, to compare with `tags_of`.
+pub fn owned_tags(tags: &[(&str, &str)]) -> Vec<(String, String)> {
+    tags.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect()
+}
+
+/// The shard of `bucket` among `shards` (the server's FNV-1a, see `shard::shard_for`).
+pub fn shard_of(bucket: &str, shards: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bucket.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % shards as u64) as usize
+}
