@@ -57,6 +57,9 @@ pub const DRAIN_BYTES_MAX: u64 = 64 * 1024;
 /// Concurrent connections per core; more are accepted and closed at once.
 pub const CONNECTIONS_PER_CORE_MAX: usize = 4096;
 
+/// Free space kept back from object data so metadata (deletes above all) can always be
+/// journaled: a full disk is left by deleting objects, without a restart.
+pub const STORAGE_RESERVE_BYTES: u64 = 8 * 1024 * 1024;
 /// Bound of each core's inbound mailbox of shard requests (back-pressure, not a queue).
 pub const MAILBOX_CAPACITY: usize = 1024;
 /// Journal size that triggers compaction into a fresh checkpoint at the next start.

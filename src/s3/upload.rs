@@ -73,6 +73,9 @@ pub async fn receive_body(
     size_max: u64,
     allow_inline: bool,
 ) -> Result<ReceivedBody, S3Error> {
+    if !services.blocks.has_room_for(request.body.declared_length().unwrap_or(0)) {
+        return Err(crate::s3_error!(InsufficientStorage));
+    }
     let checksum_request = requested_checksum(request.head)?;
     let mut digests = BodyDigests {
         md5: Md5::new(),

@@ -40,6 +40,19 @@ impl BlockStore {
         &self.root
     }
 
+    /// Whether the filesystem can take `bytes` more of object data and still keep
+    /// `STORAGE_RESERVE_BYTES` free, so that metadata changes (deletes above all) can always
+    /// be journaled and a full disk is left by deleting. `statvfs` is a cheap metadata call.
+    pub fn has_room_for(&self, bytes: u64) -> bool {
+        match free_bytes(&self.root) {
+            Ok(free) => free >= bytes.saturating_add(crate::limits::STORAGE_RESERVE_BYTES),
+            Err(error) => {
+                log::warn!("statvfs on {} failed: {error}", self.root.display());
+                true
+            }
+        }
+    }
+
     /// Creates a new, empty block file owned by this core.
     pub async fn create(&self) -> io::Result<(BlockId, File)> {
         let sequence = self.next_sequence.get();
@@ -125,4 +138,10 @@ impl BlockStore {
             Err(error) => log::warn!("could not remove block {block:?}: {error}"),
         }
     }
+}
+
+/// Bytes available to unprivileged writers on the filesystem of `path`.
+fn free_bytes(path: &Path) -> io::Result<u64> {
+    let stats = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
+    Ok(stats.blocks_available() as u64 * stats.fragment_size() as u64)
 }

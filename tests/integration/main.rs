@@ -15,5 +15,6 @@ mod listings;
 mod multipart;
 mod objects;
 mod restart;
+mod storage_faults;
 mod tagging;
 mod wire;

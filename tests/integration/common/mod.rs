@@ -35,6 +35,8 @@ pub struct Server {
     /// Holds `data/` (the server's data dir) and the servers' stderr logs.
     root: tempfile::TempDir,
     starts: usize,
+    /// A data dir chosen by the test (e.g. on a small filesystem) instead of `root/data`.
+    data_dir_override: Option<PathBuf>,
 }
 
 impl Server {
@@ -44,6 +46,11 @@ impl Server {
     }
 
     pub fn start_with(cores: usize, extra_args: &[&str]) -> Server {
+        Server::start_in(None, cores, extra_args)
+    }
+
+    /// A server on `data_dir` (or a fresh temp dir when `None`).
+    pub fn start_in(data_dir: Option<PathBuf>, cores: usize, extra_args: &[&str]) -> Server {
         let root = tempfile::Builder::new().prefix("s3core-it-").tempdir().expect("temp dir");
         let mut server = Server {
             child: None,
@@ -52,13 +59,14 @@ impl Server {
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             root,
             starts: 0,
+            data_dir_override: data_dir,
         };
         server.spawn();
         server
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.root.path().join("data")
+        self.data_dir_override.clone().unwrap_or_else(|| self.root.path().join("data"))
     }
 
     fn log_path(&self, start: usize) -> PathBuf {
