@@ -62,7 +62,8 @@ pub const CONNECTIONS_PER_CORE_MAX: usize = 4096;
 pub const STORAGE_RESERVE_BYTES: u64 = 8 * 1024 * 1024;
 /// Bound of each core's inbound mailbox of shard requests (back-pressure, not a queue).
 pub const MAILBOX_CAPACITY: usize = 1024;
-/// Journal size that triggers compaction into a fresh checkpoint at the next start.
+/// Journal size that triggers a checkpoint (online, and at start); a journal is also
+/// checkpointed once it is twice the size of its last checkpoint.
 pub const JOURNAL_COMPACT_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest journal record accepted on replay; anything larger is a torn or corrupt tail.
 pub const JOURNAL_RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;

@@ -59,6 +59,7 @@ pub type DeleteOutcome = Result<(), S3Error>;
 
 pub struct Shard {
     id: usize,
+    journal_path: PathBuf,
     state: Rc<RefCell<ShardState>>,
     journal: Journal,
     blocks: Rc<BlockStore>,
@@ -74,10 +75,11 @@ impl Shard {
     ) -> Rc<Shard> {
         let state = Rc::new(RefCell::new(state));
         let rebuild_state = state.clone();
+        let rebuild_path = journal_path.clone();
         journal.set_on_failure(move |durable_length| {
-            rebuild(&rebuild_state, &journal_path, durable_length);
+            rebuild(&rebuild_state, &rebuild_path, durable_length);
         });
-        Rc::new(Shard { id, state, journal: Journal::new(journal), blocks })
+        Rc::new(Shard { id, journal_path, state, journal: Journal::new(journal), blocks })
     }
 
     pub fn id(&self) -> usize {
@@ -301,6 +303,7 @@ impl Shard {
     async fn commit(&self, released: Released) -> Result<(), S3Error> {
         match self.journal.commit().await {
             Ok(()) => {
+                self.checkpoint_if_long();
                 if !released.blocks.is_empty() {
                     // Unlinking is cleanup: it must not delay the acknowledgement. Readers that
                     // raced with this change retry their lookup when a block is gone.
@@ -315,6 +318,21 @@ impl Shard {
             }
             Err(error) => Err(S3Error::from_io("journal commit", &error)),
         }
+    }
+}
+
+impl Shard {
+    /// Starts an online checkpoint once the journal outgrows `JOURNAL_COMPACT_BYTES`, which
+    /// bounds both disk use and recovery time. The snapshot is taken here, synchronously, so
+    /// it holds exactly the entries appended so far (see `GroupSync::rotate`).
+    fn checkpoint_if_long(&self) {
+        let sync = self.journal.group_sync();
+        let threshold = crate::limits::JOURNAL_COMPACT_BYTES.max(2 * sync.checkpoint_length());
+        if sync.durable_length() <= threshold || sync.rotation_pending() {
+            return;
+        }
+        let checkpoint = journal::checkpoint_bytes(&self.state.borrow());
+        sync.rotate(checkpoint, self.journal_path.clone());
     }
 }
 

@@ -57,7 +57,19 @@ impl Future for BatchWait {
     }
 }
 
+/// A requested switch to a fresh file that starts with a checkpoint (journal compaction).
+struct Rotation {
+    /// Bytes appended before the checkpoint was taken: they still go to the old file.
+    old_bytes: Vec<u8>,
+    old_batch: Rc<Batch>,
+    /// The new file's first bytes: a checkpoint of the state including everything above.
+    checkpoint: Vec<u8>,
+    /// Where the file lives: the checkpoint is written beside it and renamed over it.
+    path: std::path::PathBuf,
+}
+
 struct SyncState {
+    rotation: Option<Rotation>,
     pending: Vec<u8>,
     /// A spare buffer swapped with `pending` at each flush, so batches reuse memory.
     spare: Vec<u8>,
@@ -71,22 +83,26 @@ struct SyncState {
 type FailureHook = Box<dyn Fn(u64)>;
 
 pub struct GroupSync {
-    file: File,
+    /// Swapped for a fresh file by a rotation; operations hold their own `Rc`.
+    file: RefCell<Rc<File>>,
     /// `fdatasync` suffices for an appended file (it covers the size); a directory needs fsync.
     data_only: bool,
     state: RefCell<SyncState>,
     on_failure: RefCell<Option<FailureHook>>,
     failures: Cell<u64>,
     flushes: Cell<u64>,
+    /// Length of the file right after its last checkpoint (or at open).
+    checkpoint_length: Cell<u64>,
 }
 
 impl GroupSync {
     /// `durable_length` is where appends go: the file's length after recovery.
     pub fn new(file: File, durable_length: u64, data_only: bool) -> Rc<Self> {
         Rc::new(GroupSync {
-            file,
+            file: RefCell::new(Rc::new(file)),
             data_only,
             state: RefCell::new(SyncState {
+                rotation: None,
                 pending: Vec::new(),
                 spare: Vec::new(),
                 batch: Rc::new(Batch::default()),
@@ -96,6 +112,7 @@ impl GroupSync {
             on_failure: RefCell::new(None),
             failures: Cell::new(0),
             flushes: Cell::new(0),
+            checkpoint_length: Cell::new(durable_length),
         })
     }
 
@@ -124,6 +141,35 @@ impl GroupSync {
         self.flushes.get()
     }
 
+    /// Length right after the last checkpoint: compaction triggers relative to it, so a state
+    /// larger than the threshold is not rewritten on every commit.
+    pub fn checkpoint_length(&self) -> u64 {
+        self.checkpoint_length.get()
+    }
+
+    /// Whether a rotation is requested and not done yet.
+    pub fn rotation_pending(&self) -> bool {
+        self.state.borrow().rotation.is_some()
+    }
+
+    /// Starts a new file at `path` holding `checkpoint`, a snapshot of the state that includes
+    /// every entry appended so far. Entries appended so far still go to the old file first;
+    /// the switch happens atomically by rename once both are durable; later entries go to the
+    /// new file. Call with no await between taking the snapshot and this call.
+    pub fn rotate(self: &Rc<Self>, checkpoint: Vec<u8>, path: std::path::PathBuf) {
+        {
+            let mut state = self.state.borrow_mut();
+            if state.rotation.is_some() {
+                return;
+            }
+            let old_bytes = std::mem::take(&mut state.pending);
+            let old_batch = std::mem::replace(&mut state.batch, Rc::new(Batch::default()));
+            old_batch.requested.set(true);
+            state.rotation = Some(Rotation { old_bytes, old_batch, checkpoint, path });
+        }
+        drop(self.commit());
+    }
+
     /// Joins the pending batch and makes sure a flush task runs.
     pub fn commit(self: &Rc<Self>) -> BatchWait {
         let mut state = self.state.borrow_mut();
@@ -139,6 +185,12 @@ impl GroupSync {
 
     async fn flush_loop(self: Rc<Self>) {
         loop {
+            let rotation = self.state.borrow_mut().rotation.take();
+            if let Some(rotation) = rotation {
+                if !self.rotate_now(rotation).await {
+                    continue;
+                }
+            }
             let (bytes, batch, offset) = {
                 let mut state = self.state.borrow_mut();
                 if !state.batch.requested.get() && state.pending.is_empty() {
@@ -167,17 +219,50 @@ impl GroupSync {
         }
     }
 
+    /// Performs a rotation: old entries made durable in the old file, the checkpoint written,
+    /// fsynced and renamed over the old file, the directory fsynced, then the new file in use.
+    /// Returns false when the old file's flush failed (the failure path already ran).
+    async fn rotate_now(&self, rotation: Rotation) -> bool {
+        let offset = self.durable_length();
+        let length = rotation.old_bytes.len() as u64;
+        let (outcome, _) = self.write_and_sync(rotation.old_bytes, offset).await;
+        self.flushes.set(self.flushes.get() + 1);
+        if let Err(error) = outcome {
+            self.fail(error, offset, rotation.old_batch);
+            return false;
+        }
+        self.state.borrow_mut().durable_length = offset + length;
+        rotation.old_batch.finish(Ok(()));
+        let checkpoint_length = rotation.checkpoint.len() as u64;
+        match write_checkpoint(&rotation.path, rotation.checkpoint).await {
+            Ok(file) => {
+                *self.file.borrow_mut() = Rc::new(file);
+                self.state.borrow_mut().durable_length = checkpoint_length;
+                self.checkpoint_length.set(checkpoint_length);
+                log::info!(
+                    "{}: journal of {} bytes checkpointed to {checkpoint_length} bytes",
+                    rotation.path.display(),
+                    offset + length
+                );
+            }
+            // The old file is complete and durable: keep appending to it.
+            Err(error) => log::warn!("{}: checkpoint failed, journal kept: {error}", rotation.path.display()),
+        }
+        true
+    }
+
     async fn write_and_sync(&self, bytes: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+        let file = self.file.borrow().clone();
         let bytes = if bytes.is_empty() {
             bytes
         } else {
-            let (result, bytes) = self.file.write_all_at(bytes, offset).await;
+            let (result, bytes) = file.write_all_at(bytes, offset).await;
             if let Err(error) = result {
                 return (Err(error), bytes);
             }
             bytes
         };
-        let synced = if self.data_only { self.file.sync_data().await } else { self.file.sync_all().await };
+        let synced = if self.data_only { file.sync_data().await } else { file.sync_all().await };
         (synced, bytes)
     }
 
@@ -188,15 +273,16 @@ impl GroupSync {
         if self.data_only {
             // Cut through a second handle on our own descriptor; a failure here is
             // logged and the torn bytes are cut again by checksums at the next start.
-            let cut = truncate_descriptor(self.file.as_raw_fd(), durable_length);
+            let cut = truncate_descriptor(self.file.borrow().as_raw_fd(), durable_length);
             if let Err(cut_error) = cut {
                 log::error!("could not cut journal back to {durable_length}: {cut_error}");
             }
         }
-        let pending = {
+        let (pending, abandoned) = {
             let mut state = self.state.borrow_mut();
             state.pending.clear();
-            std::mem::replace(&mut state.batch, Rc::new(Batch::default()))
+            let abandoned = state.rotation.take().map(|rotation| rotation.old_batch);
+            (std::mem::replace(&mut state.batch, Rc::new(Batch::default())), abandoned)
         };
         self.failures.set(self.failures.get() + 1);
         if let Some(hook) = self.on_failure.borrow().as_ref() {
@@ -204,11 +290,88 @@ impl GroupSync {
         }
         in_flight.finish(Err(errno));
         pending.finish(Err(errno));
+        if let Some(batch) = abandoned {
+            batch.finish(Err(errno));
+        }
     }
+}
+
+/// Writes a checkpoint beside `path` and renames it over `path`, durably; returns the new file
+/// open for appending.
+async fn write_checkpoint(path: &std::path::Path, checkpoint: Vec<u8>) -> io::Result<File> {
+    let temporary = path.with_extension("checkpoint");
+    let file = monoio::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&temporary).await?;
+    let (written, _) = file.write_all_at(checkpoint, 0).await;
+    let synced = match written {
+        Ok(()) => file.sync_all().await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = synced {
+        let _ = monoio::fs::remove_file(&temporary).await;
+        return Err(error);
+    }
+    monoio::fs::rename(&temporary, path).await?;
+    let directory = File::open(path.parent().unwrap_or(std::path::Path::new("."))).await?;
+    directory.sync_all().await?;
+    Ok(file)
 }
 
 /// Truncates through a duplicate `std::fs::File`, so no unsafe code is needed here.
 fn truncate_descriptor(fd: i32, length: u64) -> io::Result<()> {
     let path = format!("/proc/self/fd/{fd}");
     std::fs::OpenOptions::new().write(true).open(path)?.set_len(length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::journal::{checkpoint_bytes, encode_frame, replay_file, JOURNAL_MAGIC};
+    use crate::store::journal_entry::JournalEntry;
+
+    fn frame(entry: &JournalEntry) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(entry, &mut out);
+        out
+    }
+
+    fn create(bucket: &str) -> JournalEntry {
+        JournalEntry::CreateBucket { bucket: bucket.into(), created_ms: 1 }
+    }
+
+    #[test]
+    fn rotation_keeps_every_entry_across_the_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard.journal");
+        std::fs::write(&path, JOURNAL_MAGIC).unwrap();
+        let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build().unwrap();
+        runtime.block_on(async {
+            let file = monoio::fs::OpenOptions::new().write(true).open(&path).await.unwrap();
+            let sync = GroupSync::new(file, JOURNAL_MAGIC.len() as u64, true);
+            let mut state = crate::store::index::ShardState::default();
+            for name in ["a", "b", "c"] {
+                let entry = create(name);
+                state.apply(&entry);
+                sync.append(&frame(&entry));
+            }
+            sync.commit().await.unwrap();
+            // d is appended before the snapshot (still pending), e after the rotation request.
+            let d = create("d");
+            state.apply(&d);
+            sync.append(&frame(&d));
+            let before = sync.commit();
+            sync.rotate(checkpoint_bytes(&state), path.clone());
+            let e = create("e");
+            sync.append(&frame(&e));
+            let after = sync.commit();
+            before.await.unwrap();
+            after.await.unwrap();
+            assert_eq!(sync.checkpoint_length(), checkpoint_bytes(&state).len() as u64);
+        });
+        let replay = replay_file(&path).unwrap();
+        let names: Vec<&String> = replay.state.buckets.keys().collect();
+        assert_eq!(names, ["a", "b", "c", "d", "e"]);
+        // The file now starts with the checkpoint (4 entries) followed by e.
+        assert_eq!(replay.entries, 5);
+        assert!(!path.with_extension("checkpoint").exists());
+    }
 }
