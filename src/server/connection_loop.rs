@@ -8,7 +8,7 @@ use std::rc::Rc;
 use http::{Method, StatusCode};
 use monoio::net::TcpStream;
 
-use super::send_object::{send_response, SendError};
+use super::send_object::{send_response, Delivery, SendError};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::http::body::BodyReader;
 use crate::http::connection::Connection;
@@ -49,7 +49,7 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
             HeadOutcome::Refused(error) => {
                 let id = request_id(services.core);
                 let response = error_response(&error, "", &id, &prefix);
-                let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false, false).await;
+                let _ = send_response(&mut connection, &services, response, &id, Delivery::default(), &mut out).await;
                 return;
             }
         };
@@ -60,7 +60,7 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
             Ok(body) => body,
             Err(error) => {
                 let response = error_response(&error, path_of(&head.target), &id, &prefix);
-                let _ = send_response(&mut connection, &services, response, &id, false, &mut out, false, false).await;
+                let _ = send_response(&mut connection, &services, response, &id, Delivery::default(), &mut out).await;
                 return;
             }
         };
@@ -72,19 +72,12 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
             };
             let reusable = keep_alive && body_settled(&mut body, &mut connection).await;
             let head_only = head.method == Method::HEAD;
-            let interim_continue = body.owes_interim_continue() && attempt == 0;
-            match send_response(
-                &mut connection,
-                &services,
-                response,
-                &id,
-                reusable,
-                &mut out,
+            let delivery = Delivery {
+                keep_alive: reusable,
                 head_only,
-                interim_continue,
-            )
-            .await
-            {
+                interim_continue: body.owes_interim_continue() && attempt == 0,
+            };
+            match send_response(&mut connection, &services, response, &id, delivery, &mut out).await {
                 Ok(()) => break reusable,
                 // The object was replaced between lookup and read and nothing was sent yet:
                 // look it up again (GET has no body to replay).
@@ -92,8 +85,8 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
                 Err(SendError::Stale) => {
                     let error = s3_error!(InternalError, "object kept changing during the read");
                     let response = error_response(&error, path_of(&head.target), &id, &prefix);
-                    let _ = send_response(&mut connection, &services, response, &id, false, &mut out, head_only, false)
-                        .await;
+                    let delivery = Delivery { head_only, ..Delivery::default() };
+                    let _ = send_response(&mut connection, &services, response, &id, delivery, &mut out).await;
                     return;
                 }
                 Err(SendError::Io(error)) => {

@@ -23,28 +23,35 @@ impl From<io::Error> for SendError {
     }
 }
 
-/// Sends `response`; `out` is the connection's reusable head buffer. `interim_continue`
-/// prefixes a `100 Continue` the client asked for and has not received.
-#[allow(clippy::too_many_arguments)]
+/// How a response goes out on its connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Delivery {
+    /// Announce and keep the connection open for the next request.
+    pub keep_alive: bool,
+    /// A HEAD request: send the head only.
+    pub head_only: bool,
+    /// Prefix a `100 Continue` the client asked for and has not received.
+    pub interim_continue: bool,
+}
+
+/// Sends `response`; `out` is the connection's reusable head buffer.
 pub async fn send_response(
     connection: &mut Connection,
     services: &CoreServices,
     response: Response,
     request_id: &str,
-    keep_alive: bool,
+    delivery: Delivery,
     out: &mut Vec<u8>,
-    head_only: bool,
-    interim_continue: bool,
 ) -> Result<(), SendError> {
     out.clear();
-    if interim_continue {
+    if delivery.interim_continue {
         out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
-    response.write_head(out, request_id, keep_alive);
+    response.write_head(out, request_id, delivery.keep_alive);
     match response.body {
         ResponseBody::Empty | ResponseBody::HeadOnly { .. } => {}
         ResponseBody::Bytes(bytes) => {
-            if !head_only {
+            if !delivery.head_only {
                 out.extend_from_slice(&bytes);
             }
         }
