@@ -161,7 +161,9 @@ impl Shard {
             let state = self.state.borrow();
             let index = state.bucket(&bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
             if !index.objects.contains_key(key.as_bytes()) {
-                return Ok(());
+                drop(state);
+                // Absent maybe only because of a delete not yet durable: wait for it.
+                return self.barrier().await;
             }
         }
         self.mutate(JournalEntry::DeleteObject { bucket, key }).await
@@ -188,6 +190,8 @@ impl Shard {
         }
         if changed {
             self.commit(released).await?;
+        } else {
+            self.barrier().await?;
         }
         Ok(keys.iter().map(|_| Ok(())).collect())
     }
@@ -297,6 +301,11 @@ impl Shard {
         let released = self.state.borrow_mut().apply(&entry);
         self.journal.append(&entry);
         self.commit(released).await
+    }
+
+    /// Acknowledges a request that changed nothing only once the state it observed is durable.
+    async fn barrier(&self) -> Result<(), S3Error> {
+        self.journal.barrier().await.map_err(|error| S3Error::from_io("journal barrier", &error))
     }
 
     /// Waits for the pending batch to be durable, then frees what it released.

@@ -74,6 +74,8 @@ struct SyncState {
     /// A spare buffer swapped with `pending` at each flush, so batches reuse memory.
     spare: Vec<u8>,
     batch: Rc<Batch>,
+    /// The batch being written and fsynced now, if any.
+    in_flight: Option<Rc<Batch>>,
     durable_length: u64,
     flushing: bool,
 }
@@ -106,6 +108,7 @@ impl GroupSync {
                 pending: Vec::new(),
                 spare: Vec::new(),
                 batch: Rc::new(Batch::default()),
+                in_flight: None,
                 durable_length,
                 flushing: false,
             }),
@@ -170,6 +173,27 @@ impl GroupSync {
         drop(self.commit());
     }
 
+    /// Waits until everything appended so far is durable, without adding a flush when nothing
+    /// is pending. A request that changes nothing but relies on earlier changes (a delete of
+    /// a key another request just deleted) is acknowledged only after those are durable.
+    pub async fn barrier(self: &Rc<Self>) -> io::Result<()> {
+        let in_flight = {
+            let state = self.state.borrow();
+            if !state.pending.is_empty() || state.batch.requested.get() || state.rotation.is_some() {
+                None
+            } else {
+                match &state.in_flight {
+                    Some(batch) => Some(batch.clone()),
+                    None => return Ok(()),
+                }
+            }
+        };
+        match in_flight {
+            Some(batch) => BatchWait { batch }.await,
+            None => self.commit().await,
+        }
+    }
+
     /// Joins the pending batch and makes sure a flush task runs.
     pub fn commit(self: &Rc<Self>) -> BatchWait {
         let mut state = self.state.borrow_mut();
@@ -200,6 +224,7 @@ impl GroupSync {
                 let spare = std::mem::take(&mut state.spare);
                 let bytes = std::mem::replace(&mut state.pending, spare);
                 let batch = std::mem::replace(&mut state.batch, Rc::new(Batch::default()));
+                state.in_flight = Some(batch.clone());
                 (bytes, batch, state.durable_length)
             };
             let length = bytes.len() as u64;
@@ -208,6 +233,7 @@ impl GroupSync {
             match outcome {
                 Ok(()) => {
                     let mut state = self.state.borrow_mut();
+                    state.in_flight = None;
                     state.durable_length = offset + length;
                     bytes.clear();
                     state.spare = bytes;
@@ -225,13 +251,18 @@ impl GroupSync {
     async fn rotate_now(&self, rotation: Rotation) -> bool {
         let offset = self.durable_length();
         let length = rotation.old_bytes.len() as u64;
+        self.state.borrow_mut().in_flight = Some(rotation.old_batch.clone());
         let (outcome, _) = self.write_and_sync(rotation.old_bytes, offset).await;
         self.flushes.set(self.flushes.get() + 1);
         if let Err(error) = outcome {
             self.fail(error, offset, rotation.old_batch);
             return false;
         }
-        self.state.borrow_mut().durable_length = offset + length;
+        {
+            let mut state = self.state.borrow_mut();
+            state.durable_length = offset + length;
+            state.in_flight = None;
+        }
         rotation.old_batch.finish(Ok(()));
         let checkpoint_length = rotation.checkpoint.len() as u64;
         match write_checkpoint(&rotation.path, rotation.checkpoint).await {
@@ -280,6 +311,7 @@ impl GroupSync {
         }
         let (pending, abandoned) = {
             let mut state = self.state.borrow_mut();
+            state.in_flight = None;
             state.pending.clear();
             let abandoned = state.rotation.take().map(|rotation| rotation.old_batch);
             (std::mem::replace(&mut state.batch, Rc::new(Batch::default())), abandoned)
@@ -373,5 +405,27 @@ mod tests {
         // The file now starts with the checkpoint (4 entries) followed by e.
         assert_eq!(replay.entries, 5);
         assert!(!path.with_extension("checkpoint").exists());
+    }
+
+    #[test]
+    fn barrier_waits_for_pending_entries_and_costs_nothing_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard.journal");
+        std::fs::write(&path, JOURNAL_MAGIC).unwrap();
+        let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build().unwrap();
+        runtime.block_on(async {
+            let file = monoio::fs::OpenOptions::new().write(true).open(&path).await.unwrap();
+            let sync = GroupSync::new(file, JOURNAL_MAGIC.len() as u64, true);
+            sync.barrier().await.unwrap();
+            assert_eq!(sync.flush_count(), 0, "an idle barrier must not flush");
+            sync.append(&frame(&create("a")));
+            let pending = sync.commit();
+            sync.barrier().await.unwrap();
+            assert_eq!(sync.durable_length(), sync.logical_length(), "the barrier returned before durability");
+            pending.await.unwrap();
+            let flushes = sync.flush_count();
+            sync.barrier().await.unwrap();
+            assert_eq!(sync.flush_count(), flushes);
+        });
     }
 }

@@ -83,6 +83,12 @@ fn next_frame(bytes: &[u8], position: usize) -> Option<(JournalEntry, usize)> {
 pub fn replay_file(path: &Path) -> Result<Replay, ReplayError> {
     let bytes = fs::read(path).map_err(ReplayError::Io)?;
     let replay = replay_bytes(&bytes)?;
+    // What is replayed will be served: make it durable first. A batch the previous process
+    // wrote but had not fsynced when it died is in the page cache; without this fsync a power
+    // cut after restart could take back state that clients have already seen.
+    if replay.valid_length == replay.file_length {
+        OpenOptions::new().write(true).open(path).and_then(|file| file.sync_all()).map_err(ReplayError::Io)?;
+    }
     if replay.valid_length < replay.file_length {
         log::warn!(
             "{}: cutting a torn tail of {} bytes after {} entries",
@@ -132,6 +138,11 @@ impl Journal {
 
     pub fn commit(&self) -> super::group_sync::BatchWait {
         self.sync.commit()
+    }
+
+    /// Waits until every entry appended so far is durable (see `GroupSync::barrier`).
+    pub async fn barrier(&self) -> std::io::Result<()> {
+        self.sync.barrier().await
     }
 }
 
