@@ -10,6 +10,20 @@
 * ``aws_cli``: runs the AWS CLI v1 from this venv against the endpoint.
 * ``restartable_server``: a server of its own that can be ``kill -9``-ed and restarted on the
   same data dir.
+
+Two modes, chosen by the environment variable ``S3CORE_TEST_AUTH``:
+
+* unset (or ``0``): *open mode*. The servers start without credentials (every request is
+  accepted whatever its signature); the clients sign with the dummy keys ``ACCESS_KEY`` /
+  ``SECRET_KEY`` below (boto 2 with the empty keys of Alluxio's docs).
+* ``1``: *credentials mode*. Every server the fixtures start requires signatures made with
+  ``AUTH_ACCESS_KEY`` / ``AUTH_SECRET_KEY`` (passed in ``S3CORE_ACCESS_KEY`` /
+  ``S3CORE_SECRET_KEY``), and every client the suite builds signs with them. After each start
+  the fixture checks that an unsigned request is refused, so that a run in this mode cannot
+  silently test an open server.
+
+``ACCESS_KEY`` / ``SECRET_KEY`` are the keys of the current mode; test_auth.py starts servers
+of its own with other keys whatever the mode.
 """
 
 from __future__ import annotations
@@ -38,9 +52,25 @@ PATH_PREFIX = "/api/v1/s3"
 STARTUP_TIMEOUT_S = float(os.environ.get("S3CORE_STARTUP_TIMEOUT", "30"))
 READY_LINE = re.compile(r"^s3core listening on http://127\.0\.0\.1:(\d+)\s*$")
 
-ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 REGION = "us-east-1"
+
+# Open mode: any keys are accepted; these are AWS's documentation example keys.
+OPEN_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+OPEN_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+# Credentials mode: the keys the servers are started with. The secret holds '/' and '+' (as
+# real AWS secrets do) so that any place that URL- or base64-mangles it shows up.
+AUTH_ACCESS_KEY = "AKIDS3CORETEST"
+AUTH_SECRET_KEY = "s3core/Test+Secret/Key+0123456789+abcdefgh/XYZ"
+
+AUTH_MODE = os.environ.get("S3CORE_TEST_AUTH", "").strip() not in ("", "0")
+ACCESS_KEY, SECRET_KEY = (
+    (AUTH_ACCESS_KEY, AUTH_SECRET_KEY) if AUTH_MODE else (OPEN_ACCESS_KEY, OPEN_SECRET_KEY)
+)
+# Server settings read from the environment that must come from the fixtures only.
+_SERVER_ENV_BLOCKLIST = (
+    "S3CORE_ACCESS_KEY", "S3CORE_SECRET_KEY", "S3CORE_CREDENTIALS_FILE", "S3CORE_PATH_PREFIX",
+    "S3CORE_MULTIPART_MIN_PART_BYTES", "S3CORE_LISTEN", "S3CORE_DATA_DIR", "S3CORE_CORES",
+)
 
 # Make the clients' behaviour independent of whoever runs the suite: no ~/.aws files, no
 # AWS_* variables that change checksum, retry or endpoint defaults, no instance metadata.
@@ -79,6 +109,10 @@ class S3CoreServer:
     data_dir: Path
     log_dir: Path
     cores: int = 2
+    # Extra command-line flags (e.g. --access-key/--credentials-file) and environment
+    # variables (e.g. S3CORE_ACCESS_KEY) for the server, kept across restarts.
+    extra_args: list = field(default_factory=list)
+    extra_env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     port: int | None = None
     starts: int = 0
@@ -110,9 +144,11 @@ class S3CoreServer:
             "--listen", "127.0.0.1:0",
             "--data-dir", str(self.data_dir),
             "--cores", str(self.cores),
+            *map(str, self.extra_args),
         ]
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in _SERVER_ENV_BLOCKLIST}
         env.setdefault("RUST_BACKTRACE", "1")
+        env.update({k: str(v) for k, v in self.extra_env.items()})
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env
@@ -189,10 +225,51 @@ class S3CoreServer:
         self.start()
 
 
-def _start_server(tmp_path_factory, name: str) -> S3CoreServer:
+def mode_server_env() -> dict:
+    """Environment that starts a server in the suite's mode (empty in open mode)."""
+    if not AUTH_MODE:
+        return {}
+    return {"S3CORE_ACCESS_KEY": AUTH_ACCESS_KEY, "S3CORE_SECRET_KEY": AUTH_SECRET_KEY}
+
+
+def unsigned_get_status(url: str) -> tuple[int, bytes]:
+    """Status and body of a plain GET with no Authorization (urllib, no proxy)."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def assert_requires_auth(server: S3CoreServer) -> None:
+    """Fail unless the server refuses an unsigned request (403 AccessDenied)."""
+    status, body = unsigned_get_status(server.url + "/")
+    if status != 403 or b"<Code>AccessDenied</Code>" not in body:
+        server.stop()
+        pytest.fail(
+            f"s3core started with credentials accepted an unsigned GET / ({status}): "
+            f"{body[:500]!r}",
+            pytrace=False,
+        )
+
+
+def _start_server(tmp_path_factory, name: str, *, extra_args=(), extra_env=None,
+                  mode_credentials: bool = True) -> S3CoreServer:
+    """Start a server on a fresh data dir. ``mode_credentials``: start it with the
+    credentials of the suite's mode (none in open mode)."""
     base = tmp_path_factory.mktemp(name)
-    server = S3CoreServer(data_dir=base / "data", log_dir=base)
+    env = mode_server_env() if mode_credentials else {}
+    env.update(extra_env or {})
+    server = S3CoreServer(
+        data_dir=base / "data", log_dir=base, extra_args=list(extra_args), extra_env=env
+    )
     server.start()
+    if mode_credentials and AUTH_MODE:
+        assert_requires_auth(server)
     return server
 
 
@@ -225,6 +302,12 @@ def restartable_server(request, tmp_path_factory):
     request.node._s3core_server = srv
     yield srv
     _finish_server(srv)
+
+
+def pytest_report_header(config):
+    if AUTH_MODE:
+        return f"s3core client suite: credentials mode (S3CORE_TEST_AUTH=1, key {ACCESS_KEY})"
+    return "s3core client suite: open mode (no credentials; set S3CORE_TEST_AUTH=1 for signed)"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -264,10 +347,12 @@ def _force_aws_chunked_trailer(context, **_):
         algorithm["in"] = "trailer"
 
 
-def new_s3_client(endpoint_url: str, *, aws_chunked_trailer: bool = False, record=None, **config):
-    """A boto3 S3 client as an application would build it: path-style, us-east-1, dummy
-    credentials, everything else botocore's current defaults (unless overridden in
-    ``config``). Retries are disabled so that server errors are not hidden.
+def new_s3_client(endpoint_url: str, *, aws_chunked_trailer: bool = False, record=None,
+                  access_key: str | None = None, secret_key: str | None = None, **config):
+    """A boto3 S3 client as an application would build it: path-style, us-east-1, the keys of
+    the suite's mode (or ``access_key``/``secret_key``), everything else botocore's current
+    defaults (unless overridden in ``config``). Retries are disabled so that server errors
+    are not hidden.
 
     ``record``: optional list; the headers of every request sent are appended to it."""
     settings = dict(
@@ -281,7 +366,9 @@ def new_s3_client(endpoint_url: str, *, aws_chunked_trailer: bool = False, recor
         settings["s3"] = {**settings["s3"], **config.pop("s3")}
     settings.update(config)
     session = boto3.session.Session(
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
+        aws_access_key_id=ACCESS_KEY if access_key is None else access_key,
+        aws_secret_access_key=SECRET_KEY if secret_key is None else secret_key,
+        region_name=REGION,
     )
     client = session.client("s3", endpoint_url=endpoint_url, config=Config(**settings))
     if aws_chunked_trailer:
@@ -324,9 +411,11 @@ def bucket(s3, request):
 
 class AwsCli:
     """Runs AWS CLI v1 (``python -m awscli`` from the running interpreter's environment) with
-    ``--endpoint-url``, dummy credentials in the environment, and a private config file."""
+    ``--endpoint-url``, the keys of the suite's mode (or the given ones) in the environment,
+    and a private config file."""
 
-    def __init__(self, endpoint_url: str, home: Path):
+    def __init__(self, endpoint_url: str, home: Path, access_key: str | None = None,
+                 secret_key: str | None = None):
         self.endpoint_url = endpoint_url
         home.mkdir(parents=True, exist_ok=True)
         self.config_file = home / "config"
@@ -335,8 +424,8 @@ class AwsCli:
         )
         self.env = dict(os.environ)
         self.env.update(
-            AWS_ACCESS_KEY_ID=ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            AWS_ACCESS_KEY_ID=ACCESS_KEY if access_key is None else access_key,
+            AWS_SECRET_ACCESS_KEY=SECRET_KEY if secret_key is None else secret_key,
             AWS_DEFAULT_REGION=REGION,
             AWS_CONFIG_FILE=str(self.config_file),
             AWS_SHARED_CREDENTIALS_FILE=str(home / "credentials"),

@@ -7,8 +7,9 @@ Notes on running it on Python 3:
 * ``key.get_contents_as_string()`` returns ``bytes`` on Python 3, so the docs' comparison with
   the str ``'Hello World!'`` would always be false; the small object is read back with
   ``encoding='utf-8'`` instead (the large one is compared as bytes, as in the docs).
-* Empty credentials work: boto only looks elsewhere for keys when they are ``None``; with ``''``
-  it signs with SigV2 (``Authorization: AWS :<signature>``), which s3core accepts.
+* Empty credentials work in open mode: boto only looks elsewhere for keys when they are
+  ``None``; with ``''`` it signs with SigV2 (``Authorization: AWS :<signature>``), which s3core
+  accepts. In credentials mode (``S3CORE_TEST_AUTH=1``) the suite's keys are passed instead.
 * BOTO_CONFIG is pointed at /dev/null by conftest.py so no local boto config interferes.
 """
 
@@ -24,6 +25,7 @@ import boto
 import boto.s3.connection
 from filechunkio import FileChunkIO
 
+from conftest import ACCESS_KEY, AUTH_MODE, SECRET_KEY
 from s3util import MiB, random_bytes
 
 
@@ -49,8 +51,10 @@ def workdir(tmp_path, monkeypatch):
 
 
 def _connect(port):
-    # The docs' call, verbatim except for the port.
-    return boto.connect_s3(aws_access_key_id = '', aws_secret_access_key = '', host = 'localhost', port = port, path = '/api/v1/s3', is_secure=False, calling_format = boto.s3.connection.OrdinaryCallingFormat())  # noqa: E501,E251
+    # The docs' call, verbatim except for the port and, in credentials mode
+    # (S3CORE_TEST_AUTH=1), the keys the server requires instead of the docs' empty ones.
+    aws_access_key_id, aws_secret_access_key = (ACCESS_KEY, SECRET_KEY) if AUTH_MODE else ('', '')
+    return boto.connect_s3(aws_access_key_id = aws_access_key_id, aws_secret_access_key = aws_secret_access_key, host = 'localhost', port = port, path = '/api/v1/s3', is_secure=False, calling_format = boto.s3.connection.OrdinaryCallingFormat())  # noqa: E501,E251
 
 
 def test_alluxio_docs_example(boto2_server, workdir):

@@ -363,8 +363,19 @@ fn verify_v2(
         _ => None,
     };
     let virtual_path = request.virtual_bucket.map(|bucket| format!("/{bucket}{}", request.raw_path));
-    let candidates = virtual_path.iter().map(String::as_str).chain(std::iter::once(request.raw_path)).chain(stripped);
-    for path in candidates {
+    let mut candidates: Vec<String> = virtual_path
+        .into_iter()
+        .chain(std::iter::once(request.raw_path.to_string()))
+        .chain(stripped.map(str::to_string))
+        .collect();
+    // botocore signs a bucket-level path-style request as `/bucket/` while sending `/bucket`.
+    let bucket_only: Vec<String> = candidates
+        .iter()
+        .filter(|path| path.len() > 1 && !path[1..].contains('/'))
+        .map(|path| format!("{path}/"))
+        .collect();
+    candidates.extend(bucket_only);
+    for path in &candidates {
         let to_sign = sigv2::string_to_sign(request.head, date, path, request.query);
         let expected = sigv2::signature(secret, &to_sign);
         if constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
@@ -412,7 +423,7 @@ fn verify_v2_presigned(
         .query_value("Expires")
         .and_then(|value| value.parse::<u64>().ok())
         .ok_or_else(|| denied("Query-string authentication requires the Expires parameter"))?;
-    if now / 1000 > expires {
+    if now > expires.saturating_mul(1000) {
         return Err(denied("Request has expired"));
     }
     verify_v2(credentials, request, access_key, &expires.to_string(), signature)?;
