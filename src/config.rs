@@ -44,6 +44,11 @@ pub struct Args {
     #[arg(long = "virtual-host-domain", env = "S3CORE_VIRTUAL_HOST_DOMAINS", value_delimiter = ',')]
     pub virtual_host_domains: Vec<String>,
 
+    /// Do not verify `x-amz-checksum-*` values clients send (some SDK versions send wrong
+    /// ones). Content-MD5 and signed payload hashes are still verified. Default: verify.
+    #[arg(long, env = "S3CORE_SKIP_CHECKSUM_VERIFICATION")]
+    pub skip_checksum_verification: bool,
+
     /// Access key clients must sign with. With no credentials at all, every request is
     /// accepted whatever its signature (trusted-node mode).
     #[arg(long, env = "S3CORE_ACCESS_KEY", requires = "secret_key")]
@@ -71,6 +76,8 @@ pub struct Config {
     /// Normalised: empty, or `/segment...` without a trailing slash.
     pub path_prefix: String,
     pub multipart_min_part_bytes: u64,
+    /// Whether `x-amz-checksum-*` values are verified (and stored).
+    pub verify_checksums: bool,
     /// Domains for virtual-hosted-style addressing (lower-case, no leading dot).
     pub virtual_host_domains: Vec<String>,
     /// Empty: every request is accepted (open mode).
@@ -112,6 +119,7 @@ impl Config {
             .filter(|domain| !domain.is_empty())
             .collect();
         Ok(Config {
+            verify_checksums: !args.skip_checksum_verification,
             virtual_host_domains,
             credentials,
             listen: args.listen,
@@ -142,6 +150,8 @@ mod tests {
         assert_eq!(config.path_prefix, "/api/v1/s3");
         assert!(config.cores >= 1);
         assert_eq!(config.multipart_min_part_bytes, 1024 * 1024);
+        assert!(config.verify_checksums);
+        assert!(!parse(&["--skip-checksum-verification"]).unwrap().verify_checksums);
     }
 
     #[test]

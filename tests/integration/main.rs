@@ -8,6 +8,7 @@ mod common;
 mod addressing;
 mod alluxio_walkthrough;
 mod buckets;
+mod checksums;
 mod copy;
 mod delete_objects;
 mod hostile;
