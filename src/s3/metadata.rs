@@ -66,6 +66,8 @@ pub fn attributes_from_head(head: &RequestHead) -> Result<ObjectAttributes, S3Er
         stored_headers: metadata.stored_headers,
         user_metadata: metadata.user_metadata,
         tags,
+        checksum_algorithm: None,
+        full_object_checksum: false,
     })
 }
 

@@ -8,6 +8,7 @@
 
 use md5::{Digest, Md5};
 
+use super::checksum::{multipart_checksum, upload_checksum, ChecksumAlgorithm};
 use super::copy::{copy_source, range_md5, share_data, write_block};
 use super::metadata::attributes_from_head;
 use super::upload::{discard, hex, receive_body};
@@ -19,7 +20,7 @@ use crate::http::response::Response;
 use crate::limits::{LIST_PARTS_MAX, MULTIPART_OBJECT_BYTES_MAX, PART_BYTES_MAX, PART_NUMBER_MAX, XML_BODY_BYTES_MAX};
 use crate::s3_error;
 use crate::store::record::{Extent, ObjectData, ObjectRecord, PartRecord, UploadRecord};
-use crate::xml::multipart::{self as documents, PartsPage, UploadsPage};
+use crate::xml::multipart::{self as documents, PartsPage, RequestedPart, UploadsPage};
 
 /// An unguessable upload id: 128 random bits, hex.
 fn new_upload_id() -> Result<String, S3Error> {
@@ -63,7 +64,9 @@ pub async fn create_multipart_upload(
     bucket: String,
     key: String,
 ) -> Result<Response, S3Error> {
-    let attributes = attributes_from_head(request.head)?;
+    let mut attributes = attributes_from_head(request.head)?;
+    (attributes.checksum_algorithm, attributes.full_object_checksum) = upload_checksum(request.head)?;
+    let echo = attributes.checksum_algorithm.clone().map(|header| (header, attributes.full_object_checksum));
     let upload_id = new_upload_id()?;
     let document = documents::initiate_result(&bucket, &key, &upload_id);
     services
@@ -72,7 +75,13 @@ pub async fn create_multipart_upload(
             shard.create_upload(bucket, key, upload_id, now_ms(), attributes).await
         })
         .await?;
-    Ok(Response::xml(document))
+    let mut response = Response::xml(document);
+    if let Some((header, full_object)) = echo {
+        let name = ChecksumAlgorithm::from_header(&header).map_or("", ChecksumAlgorithm::name);
+        response.push_header("x-amz-checksum-algorithm", name);
+        response.push_header("x-amz-checksum-type", if full_object { "FULL_OBJECT" } else { "COMPOSITE" });
+    }
+    Ok(response)
 }
 
 /// The part number and upload a part request names, after checking the upload exists (so a
@@ -125,9 +134,20 @@ pub async fn upload_part(
         return Err(s3_error!(InternalError, "a part was stored inline"));
     };
     let etag = body.md5_hex();
-    let part = PartRecord { size: body.size, etag: etag.clone(), last_modified_ms: now_ms(), extents };
+    let checksum = body.checksum.clone();
+    let part = PartRecord {
+        size: body.size,
+        etag: etag.clone(),
+        last_modified_ms: now_ms(),
+        checksum: checksum.clone(),
+        extents,
+    };
     commit_part(services, bucket, key, upload_id, number, part).await?;
-    Ok(Response::ok().header("ETag", format_args!("\"{etag}\"")))
+    let mut response = Response::ok().header("ETag", format_args!("\"{etag}\""));
+    if let Some((header, value)) = checksum {
+        response.push_header(&header, value);
+    }
+    Ok(response)
 }
 
 /// `x-amz-copy-source-range: bytes=first-last`, within an object of `size` bytes.
@@ -172,7 +192,7 @@ pub async fn upload_part_copy(
         ObjectData::Inline(bytes) => vec![write_block(services, bytes).await?],
     };
     let last_modified_ms = now_ms();
-    let part = PartRecord { size: length, etag: etag.clone(), last_modified_ms, extents };
+    let part = PartRecord { size: length, etag: etag.clone(), last_modified_ms, checksum: None, extents };
     commit_part(services, bucket, key, upload_id, number, part).await?;
     Ok(Response::xml(documents::copy_result("CopyPartResult", &etag, last_modified_ms)))
 }
@@ -180,19 +200,27 @@ pub async fn upload_part_copy(
 /// Checks the requested parts against the upload and builds the object record.
 fn build_object(
     upload: &UploadRecord,
-    requested: &[(u32, String)],
+    requested: &[RequestedPart],
     min_part_bytes: u64,
 ) -> Result<ObjectRecord, S3Error> {
     let mut previous = 0;
     let mut extents = Vec::new();
     let mut digests = Md5::new();
     let mut size = 0u64;
-    for (index, (number, etag)) in requested.iter().enumerate() {
+    let mut part_checksums = Vec::with_capacity(requested.len());
+    for (index, RequestedPart { number, etag, checksum }) in requested.iter().enumerate() {
         if *number <= previous {
             return Err(s3_error!(InvalidPartOrder));
         }
         previous = *number;
         let part = upload.parts.get(number).filter(|part| part.etag == *etag).ok_or_else(|| s3_error!(InvalidPart))?;
+        // A checksum named in the request must be the one the part was uploaded with.
+        if let Some(named) = checksum {
+            if part.checksum.as_ref() != Some(named) {
+                return Err(s3_error!(InvalidPart, "The checksum of part {number} does not match the uploaded part."));
+            }
+        }
+        part_checksums.push((part.checksum.as_ref(), part.size));
         let last = index + 1 == requested.len();
         if !last && part.size < min_part_bytes {
             return Err(s3_error!(
@@ -210,6 +238,10 @@ fn build_object(
         return Err(s3_error!(EntityTooLarge));
     }
     let attributes = upload.attributes.clone();
+    let checksum = attributes.checksum_algorithm.as_ref().and_then(|header| {
+        multipart_checksum(header, attributes.full_object_checksum, &part_checksums)
+            .map(|value| (header.clone(), value))
+    });
     Ok(ObjectRecord {
         size,
         etag: format!("{}-{}", hex(&digests.finalize()), requested.len()),
@@ -218,7 +250,7 @@ fn build_object(
         stored_headers: attributes.stored_headers,
         user_metadata: attributes.user_metadata,
         tags: attributes.tags,
-        checksum: None,
+        checksum,
         data: ObjectData::Blocks(extents),
     })
 }
@@ -242,7 +274,7 @@ pub async fn complete_multipart_upload(
 ) -> Result<Response, S3Error> {
     let upload_id = upload_id(request)?;
     let document = request.read_document(XML_BODY_BYTES_MAX).await?;
-    let requested = documents::decode_complete(&document)?;
+    let requested = documents::decode_complete_parts(&document)?;
     let min_part_bytes = services.config.multipart_min_part_bytes;
     let location = format!("/{}/{}", bucket, url_encode_key(&key));
     let (result_bucket, result_key) = (bucket.clone(), key.clone());
@@ -384,10 +416,20 @@ mod tests {
             let extent = Extent { block: BlockId { core: 0, sequence: index as u64 }, offset: 0, length: *size };
             map.insert(
                 *number,
-                PartRecord { size: *size, etag: etag.to_string(), last_modified_ms: 0, extents: vec![extent] },
+                PartRecord {
+                    size: *size,
+                    etag: etag.to_string(),
+                    last_modified_ms: 0,
+                    checksum: None,
+                    extents: vec![extent],
+                },
             );
         }
         UploadRecord { key: "k".into(), initiated_ms: 0, attributes: Default::default(), parts: map }
+    }
+
+    fn part(number: u32, etag: &str) -> RequestedPart {
+        RequestedPart { number, etag: etag.to_string(), checksum: None }
     }
 
     const A: &str = "0cc175b9c0f1b6a831c399e269772661"; // md5("a")
@@ -396,7 +438,7 @@ mod tests {
     #[test]
     fn completion_checks_order_etags_and_sizes() {
         let upload = upload(&[(1, 10, A), (2, 5, B)]);
-        let ok = build_object(&upload, &[(1, A.into()), (2, B.into())], 10).unwrap();
+        let ok = build_object(&upload, &[part(1, A), part(2, B)], 10).unwrap();
         assert_eq!(ok.size, 15);
         // md5(md5("a") ++ md5("b")) with the part count, as S3 computes it.
         let mut both = decode_hex_md5(A).unwrap().to_vec();
@@ -406,14 +448,14 @@ mod tests {
             ObjectData::Blocks(extents) => assert_eq!(extents.len(), 2),
             ObjectData::Inline(_) => panic!("multipart data must be blocks"),
         }
-        let code = |requested: &[(u32, String)], min| build_object(&upload, requested, min).unwrap_err().code;
-        assert_eq!(code(&[(2, B.into()), (1, A.into())], 1), S3ErrorCode::InvalidPartOrder);
-        assert_eq!(code(&[(1, A.into()), (1, A.into())], 1), S3ErrorCode::InvalidPartOrder);
-        assert_eq!(code(&[(1, B.into())], 1), S3ErrorCode::InvalidPart);
-        assert_eq!(code(&[(3, A.into())], 1), S3ErrorCode::InvalidPart);
-        assert_eq!(code(&[(1, A.into()), (2, B.into())], 11), S3ErrorCode::EntityTooSmall);
+        let code = |requested: &[RequestedPart], min| build_object(&upload, requested, min).unwrap_err().code;
+        assert_eq!(code(&[part(2, B), part(1, A)], 1), S3ErrorCode::InvalidPartOrder);
+        assert_eq!(code(&[part(1, A), part(1, A)], 1), S3ErrorCode::InvalidPartOrder);
+        assert_eq!(code(&[part(1, B)], 1), S3ErrorCode::InvalidPart);
+        assert_eq!(code(&[part(3, A)], 1), S3ErrorCode::InvalidPart);
+        assert_eq!(code(&[part(1, A), part(2, B)], 11), S3ErrorCode::EntityTooSmall);
         // The last part may be small.
-        assert!(build_object(&upload, &[(1, A.into()), (2, B.into())], 6).is_ok());
+        assert!(build_object(&upload, &[part(1, A), part(2, B)], 6).is_ok());
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub async fn get_object(
         request.head.header("x-amz-checksum-mode").is_some_and(|mode| mode.eq_ignore_ascii_case("ENABLED"));
     if let (true, Some((name, value))) = (checksum_mode && status == StatusCode::OK, &record.checksum) {
         response.push_header(name, value);
+        // Multipart composite checksums end in `-N`; everything else covers the whole object.
+        response.push_header("x-amz-checksum-type", if value.contains('-') { "COMPOSITE" } else { "FULL_OBJECT" });
     }
     if status == StatusCode::PARTIAL_CONTENT {
         response.push_header("Content-Range", format_args!("bytes {}-{}/{}", offset, offset + length - 1, record.size));

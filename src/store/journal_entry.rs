@@ -114,6 +114,8 @@ impl JournalEntry {
                 encoder.pairs(&attributes.stored_headers);
                 encoder.pairs(&attributes.user_metadata);
                 encoder.pairs(&attributes.tags);
+                encoder.option_str(attributes.checksum_algorithm.as_deref());
+                encoder.u8(u8::from(attributes.full_object_checksum));
             }
             JournalEntry::PutPart { bucket, upload_id, part_number, part } => {
                 encoder.u8(PUT_PART);
@@ -123,6 +125,7 @@ impl JournalEntry {
                 encoder.u64(part.size);
                 encoder.str(&part.etag);
                 encoder.u64(part.last_modified_ms);
+                encode_checksum(&mut encoder, part.checksum.as_ref());
                 encode_extents(&mut encoder, &part.extents);
             }
             JournalEntry::CompleteUpload { bucket, upload_id, key, record } => {
@@ -170,6 +173,12 @@ impl JournalEntry {
                     stored_headers: decoder.pairs()?,
                     user_metadata: decoder.pairs()?,
                     tags: decoder.pairs()?,
+                    checksum_algorithm: decoder.option_string()?,
+                    full_object_checksum: match decoder.u8()? {
+                        0 => false,
+                        1 => true,
+                        _ => return Err(CodecError("bad checksum type flag")),
+                    },
                 },
             },
             PUT_PART => {
@@ -179,6 +188,7 @@ impl JournalEntry {
                 let size = decoder.u64()?;
                 let etag = decoder.string()?;
                 let last_modified_ms = decoder.u64()?;
+                let checksum = decode_checksum(&mut decoder)?;
                 let extents = decode_extents(&mut decoder)?;
                 if extents.iter().map(|extent| extent.length).sum::<u64>() != size {
                     return Err(CodecError("part size does not match its extents"));
@@ -187,7 +197,7 @@ impl JournalEntry {
                     bucket,
                     upload_id,
                     part_number,
-                    part: PartRecord { size, etag, last_modified_ms, extents },
+                    part: PartRecord { size, etag, last_modified_ms, checksum, extents },
                 }
             }
             COMPLETE_UPLOAD => JournalEntry::CompleteUpload {
@@ -214,14 +224,7 @@ fn encode_record(encoder: &mut Encoder<'_>, record: &ObjectRecord) {
     encoder.pairs(&record.stored_headers);
     encoder.pairs(&record.user_metadata);
     encoder.pairs(&record.tags);
-    match &record.checksum {
-        None => encoder.u8(0),
-        Some((algorithm, value)) => {
-            encoder.u8(1);
-            encoder.str(algorithm);
-            encoder.str(value);
-        }
-    }
+    encode_checksum(encoder, record.checksum.as_ref());
     match &record.data {
         ObjectData::Inline(bytes) => {
             encoder.u8(DATA_INLINE);
@@ -231,6 +234,25 @@ fn encode_record(encoder: &mut Encoder<'_>, record: &ObjectRecord) {
             encoder.u8(DATA_BLOCKS);
             encode_extents(encoder, extents);
         }
+    }
+}
+
+fn encode_checksum(encoder: &mut Encoder<'_>, checksum: Option<&Pair>) {
+    match checksum {
+        None => encoder.u8(0),
+        Some((algorithm, value)) => {
+            encoder.u8(1);
+            encoder.str(algorithm);
+            encoder.str(value);
+        }
+    }
+}
+
+fn decode_checksum(decoder: &mut Decoder<'_>) -> Result<Option<Pair>, CodecError> {
+    match decoder.u8()? {
+        0 => Ok(None),
+        1 => Ok(Some((decoder.string()?, decoder.string()?))),
+        _ => Err(CodecError("bad checksum flag")),
     }
 }
 
@@ -265,11 +287,7 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
     let stored_headers = decoder.pairs()?;
     let user_metadata = decoder.pairs()?;
     let tags = decoder.pairs()?;
-    let checksum = match decoder.u8()? {
-        0 => None,
-        1 => Some((decoder.string()?, decoder.string()?)),
-        _ => return Err(CodecError("bad checksum flag")),
-    };
+    let checksum = decode_checksum(decoder)?;
     let data = match decoder.u8()? {
         DATA_INLINE => ObjectData::Inline(decoder.shared_bytes()?),
         DATA_BLOCKS => ObjectData::Blocks(decode_extents(decoder)?),
@@ -331,6 +349,8 @@ mod tests {
                     stored_headers: vec![],
                     user_metadata: vec![("m".into(), "v".into())],
                     tags: vec![("t".into(), "1".into())],
+                    checksum_algorithm: Some("x-amz-checksum-crc32c".into()),
+                    full_object_checksum: true,
                 },
             },
             JournalEntry::PutPart {
@@ -341,6 +361,7 @@ mod tests {
                     size: 10,
                     etag: "e".into(),
                     last_modified_ms: 4,
+                    checksum: Some(("x-amz-checksum-sha1".into(), "qZk+NkcGgWq6PiVxeFDCbJzQ2J0=".into())),
                     extents: vec![Extent { block: BlockId { core: 0, sequence: 1 }, offset: 0, length: 10 }],
                 },
             },

@@ -103,6 +103,11 @@ pub struct ObjectAttributes {
     pub stored_headers: Vec<Pair>,
     pub user_metadata: Vec<Pair>,
     pub tags: Vec<Pair>,
+    /// `x-amz-checksum-algorithm` of a multipart upload, as the checksum header name
+    /// (e.g. `x-amz-checksum-crc32`), and whether the object checksum is `FULL_OBJECT`
+    /// (otherwise `COMPOSITE`).
+    pub checksum_algorithm: Option<String>,
+    pub full_object_checksum: bool,
 }
 
 /// One uploaded part of a multipart upload.
@@ -112,6 +117,8 @@ pub struct PartRecord {
     /// Hex MD5 of the part's bytes.
     pub etag: String,
     pub last_modified_ms: u64,
+    /// The part's verified additional checksum: (header name, base64 value).
+    pub checksum: Option<Pair>,
     /// Always block extents: parts become the completed object's extents without a copy.
     pub extents: Vec<Extent>,
 }

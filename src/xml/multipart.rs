@@ -26,6 +26,33 @@ pub fn initiate_result(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
     xml.finish()
 }
 
+/// A part as CompleteMultipartUpload names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedPart {
+    pub number: u32,
+    /// Without quotes.
+    pub etag: String,
+    /// A `<ChecksumCRC32>`-style element: (checksum header name, base64 value).
+    pub checksum: Option<(String, String)>,
+}
+
+/// The parts a CompleteMultipartUpload names, in document order.
+pub fn decode_complete_parts(document: &[u8]) -> Result<Vec<RequestedPart>, XmlDecodeError> {
+    let root = tree::parse(document, XML_BODY_BYTES_MAX)?;
+    let parts = decode_complete(document)?;
+    Ok(parts
+        .into_iter()
+        .zip(root.children_named("Part"))
+        .map(|((number, etag), element)| {
+            let checksum = element.children.iter().find_map(|child| {
+                let algorithm = child.name.strip_prefix("Checksum")?;
+                Some((format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()), child.text.trim().to_string()))
+            });
+            RequestedPart { number, etag, checksum }
+        })
+        .collect())
+}
+
 /// The parts a CompleteMultipartUpload names, in document order: (number, ETag unquoted).
 pub fn decode_complete(document: &[u8]) -> Result<Vec<(u32, String)>, XmlDecodeError> {
     let root = tree::parse(document, XML_BODY_BYTES_MAX)?;
@@ -185,6 +212,16 @@ mod tests {
         ] {
             assert!(decode_complete(bad).is_err());
         }
+    }
+
+    #[test]
+    fn complete_parts_carry_their_checksums() {
+        let document = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"a\"</ETag>\
+            <ChecksumCRC32>y/Q5Jg==</ChecksumCRC32></Part><Part><PartNumber>2</PartNumber><ETag>b</ETag></Part>\
+            </CompleteMultipartUpload>";
+        let parts = decode_complete_parts(document).unwrap();
+        assert_eq!(parts[0].checksum, Some(("x-amz-checksum-crc32".to_string(), "y/Q5Jg==".to_string())));
+        assert_eq!(parts[1], RequestedPart { number: 2, etag: "b".into(), checksum: None });
     }
 
     #[test]
