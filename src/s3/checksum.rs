@@ -298,7 +298,7 @@ pub fn multipart_checksum(
         combined = Some(match combined {
             None => value,
             Some(previous) => match algorithm {
-                ChecksumAlgorithm::Crc32 => u64::from(crc_combine(previous, value, size, 0xEDB8_8320, 32)),
+                ChecksumAlgorithm::Crc32 => crc_combine(previous, value, size, 0xEDB8_8320, 32),
                 ChecksumAlgorithm::Crc32c => {
                     u64::from(crc32c::crc32c_combine(previous as u32, value as u32, size as usize))
                 }

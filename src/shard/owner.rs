@@ -157,14 +157,14 @@ impl Shard {
 
     /// Deletes a key; a missing key is a success, as in S3.
     pub async fn delete_object(&self, bucket: String, key: String) -> Result<(), S3Error> {
-        {
+        let exists = {
             let state = self.state.borrow();
             let index = state.bucket(&bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
-            if !index.objects.contains_key(key.as_bytes()) {
-                drop(state);
-                // Absent maybe only because of a delete not yet durable: wait for it.
-                return self.barrier().await;
-            }
+            index.objects.contains_key(key.as_bytes())
+        };
+        if !exists {
+            // Absent maybe only because of a delete not yet durable: wait for it.
+            return self.barrier().await;
         }
         self.mutate(JournalEntry::DeleteObject { bucket, key }).await
     }
