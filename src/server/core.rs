@@ -83,7 +83,7 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreServices>, Rc<str>
             .open(&shard.journal_path)
             .await
             .map_err(|e| format!("cannot open {}: {e}", shard.journal_path.display()))?;
-        let sync = GroupSync::new(file, shard.journal_length, true);
+        let sync = GroupSync::new_journal(file, shard.journal_length, crate::store::journal::batch_end_frame);
         local[shard.id] = Some(Shard::new(shard.id, shard.state, shard.journal_path, sync, blocks.clone()));
     }
     let options = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(LISTEN_BACKLOG);

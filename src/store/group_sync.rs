@@ -95,6 +95,8 @@ pub struct GroupSync {
     flushes: Cell<u64>,
     /// Length of the file right after its last checkpoint (or at open).
     checkpoint_length: Cell<u64>,
+    /// Makes the frame that closes a batch starting at the given offset (journals only).
+    batch_end: Option<fn(u64) -> Vec<u8>>,
 }
 
 impl GroupSync {
@@ -116,7 +118,15 @@ impl GroupSync {
             failures: Cell::new(0),
             flushes: Cell::new(0),
             checkpoint_length: Cell::new(durable_length),
+            batch_end: None,
         })
+    }
+
+    /// A journal: every flushed batch ends with `batch_end(start)` (see `journal::batch_end_frame`).
+    pub fn new_journal(file: File, durable_length: u64, batch_end: fn(u64) -> Vec<u8>) -> Rc<Self> {
+        let mut sync = GroupSync::new(file, durable_length, true);
+        Rc::get_mut(&mut sync).expect("just created").batch_end = Some(batch_end);
+        sync
     }
 
     /// Runs with the last durable length after a failed flush, before other tasks run.
@@ -227,8 +237,8 @@ impl GroupSync {
                 state.in_flight = Some(batch.clone());
                 (bytes, batch, state.durable_length)
             };
-            let length = bytes.len() as u64;
             let (outcome, mut bytes) = self.write_and_sync(bytes, offset).await;
+            let length = bytes.len() as u64;
             self.flushes.set(self.flushes.get() + 1);
             match outcome {
                 Ok(()) => {
@@ -250,9 +260,9 @@ impl GroupSync {
     /// Returns false when the old file's flush failed (the failure path already ran).
     async fn rotate_now(&self, rotation: Rotation) -> bool {
         let offset = self.durable_length();
-        let length = rotation.old_bytes.len() as u64;
         self.state.borrow_mut().in_flight = Some(rotation.old_batch.clone());
-        let (outcome, _) = self.write_and_sync(rotation.old_bytes, offset).await;
+        let (outcome, written) = self.write_and_sync(rotation.old_bytes, offset).await;
+        let length = written.len() as u64;
         self.flushes.set(self.flushes.get() + 1);
         if let Err(error) = outcome {
             self.fail(error, offset, rotation.old_batch);
@@ -282,7 +292,10 @@ impl GroupSync {
         true
     }
 
-    async fn write_and_sync(&self, bytes: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+    async fn write_and_sync(&self, mut bytes: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+        if let (Some(batch_end), false) = (self.batch_end, bytes.is_empty()) {
+            bytes.extend_from_slice(&batch_end(offset));
+        }
         let file = self.file.borrow().clone();
         let bytes = if bytes.is_empty() {
             bytes
@@ -378,7 +391,7 @@ mod tests {
         let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build().unwrap();
         runtime.block_on(async {
             let file = monoio::fs::OpenOptions::new().write(true).open(&path).await.unwrap();
-            let sync = GroupSync::new(file, JOURNAL_MAGIC.len() as u64, true);
+            let sync = GroupSync::new_journal(file, JOURNAL_MAGIC.len() as u64, crate::store::journal::batch_end_frame);
             let mut state = crate::store::index::ShardState::default();
             for name in ["a", "b", "c"] {
                 let entry = create(name);
@@ -402,8 +415,8 @@ mod tests {
         let replay = replay_file(&path).unwrap();
         let names: Vec<&String> = replay.state.buckets.keys().collect();
         assert_eq!(names, ["a", "b", "c", "d", "e"]);
-        // The file now starts with the checkpoint (4 entries) followed by e.
-        assert_eq!(replay.entries, 5);
+        // The file now starts with the checkpoint (4 entries) followed by e and its batch end.
+        assert_eq!(replay.entries, 6);
         assert!(!path.with_extension("checkpoint").exists());
     }
 
@@ -415,7 +428,7 @@ mod tests {
         let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build().unwrap();
         runtime.block_on(async {
             let file = monoio::fs::OpenOptions::new().write(true).open(&path).await.unwrap();
-            let sync = GroupSync::new(file, JOURNAL_MAGIC.len() as u64, true);
+            let sync = GroupSync::new_journal(file, JOURNAL_MAGIC.len() as u64, crate::store::journal::batch_end_frame);
             sync.barrier().await.unwrap();
             assert_eq!(sync.flush_count(), 0, "an idle barrier must not flush");
             sync.append(&frame(&create("a")));

@@ -98,6 +98,7 @@ impl ShardState {
                     index.insert_object(key, record.clone(), &mut released);
                 }
             }
+            JournalEntry::BatchEnd { .. } => {}
             JournalEntry::AbortUpload { bucket, upload_id } => {
                 if let Some(upload) = self.buckets.get_mut(bucket).and_then(|index| index.uploads.remove(upload_id)) {
                     released.blocks.extend(upload.blocks());

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use super::group_sync::GroupSync;
 use super::index::ShardState;
-use super::journal_entry::JournalEntry;
+use super::journal_entry::{JournalEntry, BATCH_END_PAYLOAD_BYTES};
 use crate::limits::JOURNAL_RECORD_BYTES_MAX;
 
 /// Identifies an s3core journal (and its version) so a foreign file is never replayed.
@@ -45,6 +45,11 @@ pub struct Replay {
 pub enum ReplayError {
     Io(io::Error),
     Foreign,
+    /// A damaged entry at `offset` with complete later batches after it: cutting there would
+    /// lose acknowledged writes, so the journal is refused.
+    Corrupt {
+        offset: u64,
+    },
 }
 
 /// Rebuilds a shard's state from the journal bytes.
@@ -60,7 +65,34 @@ pub fn replay_bytes(bytes: &[u8]) -> Result<Replay, ReplayError> {
         entries += 1;
         position = next;
     }
+    if later_batch_follows(bytes, position) {
+        return Err(ReplayError::Corrupt { offset: position as u64 });
+    }
     Ok(Replay { state, entries, valid_length: position as u64, file_length: bytes.len() as u64 })
+}
+
+/// Whether a valid BatchEnd of a batch that began after `damaged` lies beyond it. A torn tail
+/// (the last batch, partly written when the power went) has none: no batch is written before
+/// the previous one is durable.
+fn later_batch_follows(bytes: &[u8], damaged: usize) -> bool {
+    let frame_bytes = FRAME_HEADER_BYTES + BATCH_END_PAYLOAD_BYTES;
+    (damaged + 1..bytes.len().saturating_sub(frame_bytes - 1)).any(|at| {
+        let header = &bytes[at..at + FRAME_HEADER_BYTES];
+        if u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize != BATCH_END_PAYLOAD_BYTES {
+            return false;
+        }
+        match next_frame(bytes, at) {
+            Some((JournalEntry::BatchEnd { start }, _)) => start > damaged as u64,
+            _ => false,
+        }
+    })
+}
+
+/// The frame that closes a batch beginning at `start`.
+pub fn batch_end_frame(start: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + BATCH_END_PAYLOAD_BYTES);
+    encode_frame(&JournalEntry::BatchEnd { start }, &mut out);
+    out
 }
 
 fn next_frame(bytes: &[u8], position: usize) -> Option<(JournalEntry, usize)> {
@@ -183,6 +215,29 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         assert_eq!(replay_bytes(&bytes).unwrap().entries, 0);
+    }
+
+    #[test]
+    fn damage_before_a_later_batch_is_corruption_not_a_torn_tail() {
+        let mut bytes = JOURNAL_MAGIC.to_vec();
+        let first_start = bytes.len() as u64;
+        encode_frame(&JournalEntry::CreateBucket { bucket: "a".into(), created_ms: 1 }, &mut bytes);
+        bytes.extend(batch_end_frame(first_start));
+        let damaged = bytes.len();
+        encode_frame(&JournalEntry::CreateBucket { bucket: "b".into(), created_ms: 2 }, &mut bytes);
+        bytes.extend(batch_end_frame(damaged as u64));
+        let second_start = bytes.len() as u64;
+        encode_frame(&JournalEntry::CreateBucket { bucket: "c".into(), created_ms: 3 }, &mut bytes);
+        bytes.extend(batch_end_frame(second_start));
+        assert_eq!(replay_bytes(&bytes).unwrap().entries, 6);
+        // Damage in the last batch: a torn tail, cut.
+        let mut torn = bytes.clone();
+        torn[second_start as usize + 9] ^= 0xFF;
+        assert_eq!(replay_bytes(&torn).unwrap().valid_length, second_start);
+        // Damage in an earlier batch: refused.
+        let mut corrupt = bytes.clone();
+        corrupt[damaged + 9] ^= 0xFF;
+        assert!(matches!(replay_bytes(&corrupt), Err(ReplayError::Corrupt { offset }) if offset == damaged as u64));
     }
 
     #[test]

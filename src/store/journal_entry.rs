@@ -54,6 +54,12 @@ pub enum JournalEntry {
         bucket: String,
         upload_id: String,
     },
+    /// Ends a group-commit batch that began at byte `start` of the journal. A damaged entry
+    /// followed by the end of a *later* batch is corruption, not a torn tail: later batches
+    /// are written only after earlier ones are durable.
+    BatchEnd {
+        start: u64,
+    },
 }
 
 const CREATE_BUCKET: u8 = 1;
@@ -65,6 +71,9 @@ const CREATE_UPLOAD: u8 = 6;
 const PUT_PART: u8 = 7;
 const COMPLETE_UPLOAD: u8 = 8;
 const ABORT_UPLOAD: u8 = 9;
+const BATCH_END: u8 = 10;
+/// Payload size of a BatchEnd entry (tag + u64), which replay scans for.
+pub const BATCH_END_PAYLOAD_BYTES: usize = 9;
 
 const DATA_INLINE: u8 = 0;
 const DATA_BLOCKS: u8 = 1;
@@ -140,6 +149,10 @@ impl JournalEntry {
                 encoder.str(bucket);
                 encoder.str(upload_id);
             }
+            JournalEntry::BatchEnd { start } => {
+                encoder.u8(BATCH_END);
+                encoder.u64(*start);
+            }
         }
     }
 
@@ -207,6 +220,7 @@ impl JournalEntry {
                 record: Arc::new(decode_record(&mut decoder)?),
             },
             ABORT_UPLOAD => JournalEntry::AbortUpload { bucket: decoder.string()?, upload_id: decoder.string()? },
+            BATCH_END => JournalEntry::BatchEnd { start: decoder.u64()? },
             _ => return Err(CodecError("unknown entry type")),
         };
         if !decoder.is_empty() {
@@ -372,6 +386,7 @@ mod tests {
                 record: sample_record(ObjectData::Inline(Bytes::from_static(b"x")), 1),
             },
             JournalEntry::AbortUpload { bucket: "b".into(), upload_id: "u".into() },
+            JournalEntry::BatchEnd { start: 42 },
         ];
         for entry in entries {
             let mut out = Vec::new();

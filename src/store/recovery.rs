@@ -107,6 +107,10 @@ fn open_shard(root: &Path, id: usize) -> Result<(RecoveredShard, u64), OpenError
     let replay = journal::replay_file(&path).map_err(|error| match error {
         ReplayError::Io(error) => io_error("cannot read journal", &path, error),
         ReplayError::Foreign => OpenError(format!("{} is not an s3core journal", path.display())),
+        ReplayError::Corrupt { offset } => OpenError(format!(
+            "{} is corrupt at byte {offset}: complete entries follow a damaged one, so cutting it would lose acknowledged writes; refusing to start (restore the file from a backup, or move it away to start that shard empty)",
+            path.display()
+        )),
     })?;
     let mut length = replay.valid_length;
     if length > JOURNAL_COMPACT_BYTES {
