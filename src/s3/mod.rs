@@ -1,6 +1,7 @@
 //! The S3 API: the router turns a request into one `Action`, and `handle` dispatches it in one
 //! `match` to the handler of its family (one file each).
 
+pub mod acl;
 pub mod auth;
 pub mod bucket;
 pub mod checksum;
@@ -91,6 +92,8 @@ pub async fn handle(services: &CoreServices, request: &mut S3Request<'_>, action
         }
         Action::ListParts { bucket, key } => multipart::list_parts(services, request, bucket, key).await,
         Action::ListMultipartUploads { bucket } => multipart::list_multipart_uploads(services, request, bucket).await,
+        Action::GetAcl { bucket, key } => acl::get_acl(services, bucket, key).await,
+        Action::PutAcl { bucket, key } => acl::put_acl(services, request, bucket, key).await,
         Action::Unsupported { what } => Err(s3_error!(NotImplemented, "{what} is not implemented")),
     }
 }

@@ -104,6 +104,16 @@ pub enum Action {
         bucket: String,
         key: String,
     },
+    /// `?acl` of a bucket or object (`key` None for the bucket). ACLs are not modelled: the
+    /// owner has full control, which is what SDK existence probes (`getBucketAcl`) expect.
+    GetAcl {
+        bucket: String,
+        key: Option<String>,
+    },
+    PutAcl {
+        bucket: String,
+        key: Option<String>,
+    },
     /// A real S3 sub-resource this server does not implement (answered 501).
     Unsupported {
         what: String,
@@ -114,7 +124,6 @@ pub enum Action {
 /// degrade cleanly instead of misreading a listing.
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
-    "acl",
     "analytics",
     "attributes",
     "cors",
@@ -207,6 +216,16 @@ fn strip_prefix<'a>(path: &'a str, prefix: &str) -> &'a str {
 
 /// Routes a request. `has_copy_source`: the `x-amz-copy-source` header is present.
 pub fn route(method: &Method, resource: Resource, query: &Query, has_copy_source: bool) -> Result<Action, S3Error> {
+    if query.has("acl") {
+        if let Some(bucket) = resource.bucket {
+            let key = resource.key;
+            return match *method {
+                Method::GET => Ok(Action::GetAcl { bucket, key }),
+                Method::PUT => Ok(Action::PutAcl { bucket, key }),
+                _ => Err(s3_error!(MethodNotAllowed)),
+            };
+        }
+    }
     if let Some(name) = query.names().find(|name| UNSUPPORTED_SUBRESOURCES.contains(name)) {
         return Ok(Action::Unsupported { what: format!("?{name}") });
     }
@@ -363,7 +382,9 @@ mod tests {
         assert_eq!(parse_path(&long, PREFIX).unwrap_err().code, crate::error::S3ErrorCode::KeyTooLongError);
         assert_eq!(action(Method::POST, "/").unwrap_err().code, crate::error::S3ErrorCode::MethodNotAllowed);
         assert_eq!(action(Method::PATCH, "/b/k").unwrap_err().code, crate::error::S3ErrorCode::MethodNotAllowed);
-        assert!(matches!(action(Method::GET, "/b?acl").unwrap(), Action::Unsupported { .. }));
-        assert!(matches!(action(Method::GET, "/b/k?acl").unwrap(), Action::Unsupported { .. }));
+        assert!(matches!(action(Method::GET, "/b?policy").unwrap(), Action::Unsupported { .. }));
+        assert!(matches!(action(Method::GET, "/b/k?torrent").unwrap(), Action::Unsupported { .. }));
+        assert_eq!(action(Method::GET, "/b?acl").unwrap(), Action::GetAcl { bucket: b("b"), key: None });
+        assert_eq!(action(Method::PUT, "/b/k?acl").unwrap(), Action::PutAcl { bucket: b("b"), key: Some(b("k")) });
     }
 }

@@ -72,6 +72,11 @@ impl XmlWriter {
         self.close(name);
     }
 
+    /// Appends markup the caller wrote (a constant; never client input).
+    pub fn raw(&mut self, markup: &[u8]) {
+        self.buffer.extend_from_slice(markup);
+    }
+
     pub fn element_bool(&mut self, name: &str, value: bool) {
         self.element(name, if value { "true" } else { "false" });
     }

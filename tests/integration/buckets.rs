@@ -179,13 +179,11 @@ fn unsupported_sub_resources_answer_501_not_implemented() {
     client.put("/subresources/k", b"data").expect(200, "put");
     for prefix in PREFIXES {
         for (method, target) in [
-            ("GET", "/subresources?acl"),
             ("GET", "/subresources?policy"),
             ("PUT", "/subresources?policy"),
             ("GET", "/subresources?cors"),
             ("GET", "/subresources?lifecycle"),
-            ("GET", "/subresources/k?acl"),
-            ("PUT", "/subresources/k?acl"),
+            ("GET", "/subresources/k?torrent"),
             ("GET", "/subresources?versions"),
         ] {
             let target = format!("{prefix}{target}");
@@ -195,6 +193,39 @@ fn unsupported_sub_resources_answer_501_not_implemented() {
     }
     // Nothing was changed by the refused requests.
     assert_eq!(client.get("/subresources/k").expect(200, "object").body, b"data");
+}
+
+/// SDK existence probes (`doesBucketExistV2` in the AWS SDK for Java, used by Hadoop s3a and
+/// Trino) read the bucket ACL: the owner's FULL_CONTROL answers them. Sharing is refused.
+#[test]
+fn acls_report_private_ownership_and_refuse_sharing() {
+    let server = Server::start();
+    let mut client = server.client();
+    create_bucket(&mut client, "", "acls");
+    client.put("/acls/k", b"data").expect(200, "put");
+    for prefix in PREFIXES {
+        for target in ["/acls?acl", "/acls/k?acl"] {
+            let response = client.get(&format!("{prefix}{target}")).expect(200, target);
+            assert_eq!(xml_values(&response.body, "Permission"), ["FULL_CONTROL"], "{response}");
+            assert!(response.text().contains("<AccessControlPolicy"), "{response}");
+        }
+        client.request("PUT", &format!("{prefix}/acls?acl"), &[("x-amz-acl", "private")], b"").expect(200, "private");
+        client.request("PUT", &format!("{prefix}/acls/k?acl"), &[("x-amz-acl", "public-read")], b"").expect_error(
+            501,
+            "NotImplemented",
+            "public-read",
+        );
+        client
+            .request(
+                "PUT",
+                &format!("{prefix}/acls?acl"),
+                &[("x-amz-grant-read", "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")],
+                b"",
+            )
+            .expect_error(501, "NotImplemented", "grant headers");
+        client.get(&format!("{prefix}/missing-bucket?acl")).expect_error(404, "NoSuchBucket", "missing bucket");
+        client.get(&format!("{prefix}/acls/missing?acl")).expect_error(404, "NoSuchKey", "missing key");
+    }
 }
 
 #[test]

@@ -441,7 +441,7 @@ fn every_response_has_a_request_id_and_a_date() {
     responses.push(client.get("/ids-bucket/missing"));
     responses.push(client.get("/"));
     responses.push(client.get("/ids-bucket?list-type=2"));
-    responses.push(client.get("/ids-bucket?acl"));
+    responses.push(client.get("/ids-bucket?policy"));
     responses.push(client.post("/", b""));
     responses.push(client.delete("/ids-bucket/k"));
     let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
