@@ -5,7 +5,8 @@
 //!    `SO_REUSEPORT` listener. A connection stays on the core that accepted it.
 //! 2. `http`: the connection loop parses the head with httparse into a reused buffer; the body
 //!    stays on the wire and is pulled by the handler (length, chunked, aws-chunked).
-//! 3. `s3::router` turns (method, path, query) into one `Action`; `s3::handle` dispatches it.
+//! 3. `s3::router` turns (method, path, query) into one `Action`; `s3::auth` verifies the
+//!    signature when credentials are configured; `s3::handle` dispatches the action.
 //! 4. Handlers touch metadata only through `shard`: the bucket's shard is called directly when
 //!    this core owns it, otherwise through a bounded mailbox to its owner core.
 //! 5. Object bytes never cross cores: `store::blocks` writes and reads block files on the
@@ -16,7 +17,8 @@
 //! - `config`, `limits`, `error`: flags → Config; every limit; every S3 error code.
 //! - `server`: threads, runtimes, listeners, connection loop.
 //! - `http`: request heads, bodies, responses, dates.
-//! - `s3`: router and one file per action family.
+//! - `s3`: router, authentication (`auth`: SigV4, SigV2), checksums, and one file per action
+//!   family (bucket, object, list, delete_objects, multipart, copy, tagging, acl).
 //! - `xml`: encoders and bounded decoders of S3 documents.
 //! - `shard`: bucket → shard → core, mailboxes, the owner-side shard.
 //! - `store`: records, index, journal with group commit, block files, recovery.
