@@ -1,4 +1,5 @@
-# Shared helpers for perf/run.sh and perf/nginx.sh (sourced, not run).
+# shellcheck shell=bash
+# Shared helpers for perf/run.sh, perf/nginx.sh and perf/compare.sh (sourced, not run).
 # Every wait here is bounded; nothing here kills a process it did not start.
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on (tries at most 200 candidates).
@@ -69,4 +70,63 @@ duration_seconds() {
     *m) echo $(( ${1%m} * 60 )) ;;
     *) echo "$1" | cut -d. -f1 ;;
   esac
+}
+
+# write_nginx_conf FILE TMPDIR PORT ROOT: the nginx.conf perf/nginx.sh uses (one worker,
+# foreground, sendfile, no access log, long keep-alive; every temp path under TMPDIR), serving
+# ROOT on 127.0.0.1:PORT.
+write_nginx_conf() {
+  local file=$1 tmp=$2 port=$3 root=$4
+  cat >"$file" <<NGINX_CONF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  client_body_temp_path $tmp/client_body;
+  proxy_temp_path $tmp/proxy;
+  fastcgi_temp_path $tmp/fastcgi;
+  uwsgi_temp_path $tmp/uwsgi;
+  scgi_temp_path $tmp/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    root $root;
+  }
+}
+NGINX_CONF
+}
+
+# group_peak_rss PGID: "pid name VmHWM kB" for every process of the group, then
+# "total N kB" (the sum; 0 when every process is gone). Read before the group is stopped.
+group_peak_rss() {
+  local pid total=0 kb name
+  for pid in $(pgrep -g "$1" 2>/dev/null); do
+    kb=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    name=$(cat "/proc/$pid/comm" 2>/dev/null)
+    [[ -n $kb ]] || continue
+    echo "pid $pid ${name:-?} VmHWM $kb kB"
+    total=$(( total + kb ))
+  done
+  echo "total $total kB"
+}
+
+# stop_group PGID SECONDS: SIGTERM to the process group, SIGKILL after SECONDS if any of it is
+# still there. Only for groups this script started with setsid (PGID = the leader's pid).
+stop_group() {
+  local pgid=$1 deadline=$(( SECONDS + $2 ))
+  kill -TERM -- "-$pgid" 2>/dev/null || return 0
+  while (( SECONDS < deadline )); do
+    pgrep -g "$pgid" >/dev/null 2>&1 || return 0
+    sleep 0.2
+  done
+  kill -KILL -- "-$pgid" 2>/dev/null || true
+  sleep 0.2
 }
