@@ -203,7 +203,7 @@ impl JournalEntry {
                 let last_modified_ms = decoder.u64()?;
                 let checksum = decode_checksum(&mut decoder)?;
                 let extents = decode_extents(&mut decoder)?;
-                if extents.iter().map(|extent| extent.length).sum::<u64>() != size {
+                if extents_length(&extents) != Some(size) {
                     return Err(CodecError("part size does not match its extents"));
                 }
                 JournalEntry::PutPart {
@@ -249,6 +249,11 @@ fn encode_record(encoder: &mut Encoder<'_>, record: &ObjectRecord) {
             encode_extents(encoder, extents);
         }
     }
+}
+
+/// The total length of `extents`; `None` when it does not fit in 64 bits (a corrupt entry).
+fn extents_length(extents: &[Extent]) -> Option<u64> {
+    extents.iter().try_fold(0u64, |total, extent| total.checked_add(extent.length))
 }
 
 fn encode_checksum(encoder: &mut Encoder<'_>, checksum: Option<&Pair>) {
@@ -309,7 +314,7 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
     };
     let stored: u64 = match &data {
         ObjectData::Inline(bytes) => bytes.len() as u64,
-        ObjectData::Blocks(extents) => extents.iter().map(|extent| extent.length).sum(),
+        ObjectData::Blocks(extents) => extents_length(extents).ok_or(CodecError("extent lengths overflow"))?,
     };
     if stored != size {
         return Err(CodecError("object size does not match its data"));
