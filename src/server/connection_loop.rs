@@ -107,7 +107,10 @@ enum HeadOutcome {
     Refused(S3Error),
 }
 
+/// Reads one request head. The whole head must arrive within `READ_TIMEOUT_MS` of its first
+/// byte (not each read): a client dribbling a byte at a time cannot hold the connection.
 async fn read_head(connection: &mut Connection, head: &mut RequestHead) -> HeadOutcome {
+    let mut deadline: Option<std::time::Instant> = None;
     loop {
         match head.parse(connection.unread()) {
             Ok(Some(consumed)) => return HeadOutcome::Head(consumed),
@@ -121,7 +124,17 @@ async fn read_head(connection: &mut Connection, head: &mut RequestHead) -> HeadO
             }
         }
         let idle = connection.unread().is_empty();
-        let timeout_ms = if idle { IDLE_TIMEOUT_MS } else { READ_TIMEOUT_MS };
+        let timeout_ms = if idle {
+            IDLE_TIMEOUT_MS
+        } else {
+            let deadline = *deadline
+                .get_or_insert_with(|| std::time::Instant::now() + std::time::Duration::from_millis(READ_TIMEOUT_MS));
+            let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as u64;
+            if left == 0 {
+                return HeadOutcome::Refused(s3_error!(RequestTimeout));
+            }
+            left
+        };
         match connection.read_more(timeout_ms, REQUEST_HEAD_BYTES_MAX).await {
             Ok(0) if idle => return HeadOutcome::Closed,
             Ok(0) if connection.unread().len() >= REQUEST_HEAD_BYTES_MAX => {

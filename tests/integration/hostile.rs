@@ -312,3 +312,30 @@ fn fifty_concurrent_connections_put_and_get() {
     assert_eq!(quoted_md5(&shared.body), etag);
     server.assert_serving("50 concurrent clients");
 }
+
+/// Slow-loris: a head dribbled in a line every two seconds (each read well inside the 30 s
+/// read timeout) is cut off once the whole head has taken 30 s, with 400 RequestTimeout.
+#[test]
+fn a_dribbled_head_is_cut_off_after_the_read_timeout() {
+    let mut server = Server::start();
+    let mut stream = connect(server.addr);
+    let started = std::time::Instant::now();
+    stream.write_all(b"GET / HTTP/1.1\r\n").expect("send request line");
+    let mut answered = Vec::new();
+    for index in 0..30 {
+        std::thread::sleep(Duration::from_secs(2));
+        if stream.write_all(format!("X-Slow-{index}: a\r\n").as_bytes()).is_err() {
+            break;
+        }
+        if closed_within(&mut stream, Duration::from_millis(1), &mut answered) || !answered.is_empty() {
+            break;
+        }
+    }
+    let _ = closed_within(&mut stream, Duration::from_secs(5), &mut answered);
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&answered);
+    assert!(text.starts_with("HTTP/1.1 400"), "expected 400 RequestTimeout, got {text:?} after {elapsed:?}");
+    assert!(text.contains("<Code>RequestTimeout</Code>"), "{text}");
+    assert!(elapsed < Duration::from_secs(45), "the head deadline did not hold: {elapsed:?}");
+    server.assert_serving("after a slow-loris client");
+}
