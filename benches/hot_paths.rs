@@ -32,6 +32,7 @@ fn record(size: u64) -> Arc<ObjectRecord> {
         user_metadata: vec![],
         tags: vec![],
         checksum: None,
+        part_sizes: Vec::new(),
         data: ObjectData::Inline(Default::default()),
     })
 }

@@ -52,6 +52,7 @@ s3_error_codes! {
     InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified is not valid.";
     InvalidPart => BAD_REQUEST, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.";
     InvalidPartOrder => BAD_REQUEST, "The list of parts was not in ascending order. Parts must be ordered by part number.";
+    InvalidPartNumber => RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable";
     InvalidRange => RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable";
     InvalidRequest => BAD_REQUEST, "Invalid Request";
     InvalidTag => BAD_REQUEST, "The tag provided was not a valid tag.";

@@ -234,6 +234,7 @@ fn record_with(etag: &str, last_modified_ms: u64) -> s3core::store::record::Obje
         user_metadata: Vec::new(),
         tags: Vec::new(),
         checksum: None,
+        part_sizes: Vec::new(),
         data: s3core::store::record::ObjectData::Blocks(Vec::new()),
     }
 }

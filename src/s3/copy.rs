@@ -201,6 +201,8 @@ pub async fn copy_object(
         user_metadata: metadata.user_metadata,
         tags,
         checksum: source.checksum.clone(),
+        // A copy made in one request is a single-part object, as in S3.
+        part_sizes: Vec::new(),
         data: data.clone(),
     });
     let (etag, last_modified_ms) = (record.etag.clone(), record.last_modified_ms);

@@ -251,6 +251,7 @@ fn build_object(
         user_metadata: attributes.user_metadata,
         tags: attributes.tags,
         checksum,
+        part_sizes: requested.iter().filter_map(|part| upload.parts.get(&part.number).map(|p| p.size)).collect(),
         data: ObjectData::Blocks(extents),
     })
 }

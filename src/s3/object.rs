@@ -56,6 +56,7 @@ pub async fn put_object(
         user_metadata: attributes.user_metadata,
         tags: attributes.tags,
         checksum: body.checksum.clone(),
+        part_sizes: Vec::new(),
         data: body.data.clone(),
     });
     let committed = services
@@ -97,11 +98,14 @@ pub async fn get_object(
         .iter()
         .filter_map(|(parameter, header)| request.query.get(parameter).map(|value| (*header, value)))
         .collect();
-    let part_number = request.query.get("partNumber");
+    let part_number = match request.query.get("partNumber") {
+        None => None,
+        Some(text) => Some(text.parse::<u32>().ok().filter(|number| *number >= 1).ok_or_else(|| {
+            s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
+        })?),
+    };
     let range = match part_number {
-        // Objects are stored whole: part 1 is the object, as S3 answers for single-part ones.
-        Some("1") => RangeRequest::Whole,
-        Some(_) => return Err(s3_error!(InvalidArgument, "Invalid part number")),
+        Some(number) => part_range(&record, number)?,
         None => parse_range(request.head.header("range"), record.size),
     };
     let (status, offset, length) = match range {
@@ -117,6 +121,9 @@ pub async fn get_object(
     };
     let mut response = Response::new(status);
     object_headers(&mut response, &record, &overrides);
+    if part_number.is_some() && !record.part_sizes.is_empty() {
+        response.push_header("x-amz-mp-parts-count", record.part_sizes.len());
+    }
     let checksum_mode =
         request.head.header("x-amz-checksum-mode").is_some_and(|mode| mode.eq_ignore_ascii_case("ENABLED"));
     if let (true, Some((name, value))) = (checksum_mode && status == StatusCode::OK, &record.checksum) {
@@ -125,11 +132,30 @@ pub async fn get_object(
         response.push_header("x-amz-checksum-type", if value.contains('-') { "COMPOSITE" } else { "FULL_OBJECT" });
     }
     if status == StatusCode::PARTIAL_CONTENT {
-        response.push_header("Content-Range", format_args!("bytes {}-{}/{}", offset, offset + length - 1, record.size));
+        match length {
+            // An empty part of a multipart object has no byte range to name.
+            0 => response.push_header("Content-Range", format_args!("bytes */{}", record.size)),
+            _ => response
+                .push_header("Content-Range", format_args!("bytes {}-{}/{}", offset, offset + length - 1, record.size)),
+        }
     }
     response.body =
         if head_only { ResponseBody::HeadOnly { length } } else { ResponseBody::Object { record, offset, length } };
     Ok(response)
+}
+
+/// The bytes of part `number` (GetObject/HeadObject `partNumber`): a range of a multipart
+/// object, or the whole of a single-part one (its only part).
+fn part_range(record: &ObjectRecord, number: u32) -> Result<RangeRequest, S3Error> {
+    if record.part_sizes.is_empty() {
+        return if number == 1 { Ok(RangeRequest::Whole) } else { Err(s3_error!(InvalidPartNumber)) };
+    }
+    let index = number as usize - 1;
+    let Some(length) = record.part_sizes.get(index) else {
+        return Err(s3_error!(InvalidPartNumber));
+    };
+    let start: u64 = record.part_sizes[..index].iter().sum();
+    Ok(RangeRequest::Partial { start, length: *length })
 }
 
 pub async fn delete_object(services: &CoreServices, bucket: String, key: String) -> Result<Response, S3Error> {

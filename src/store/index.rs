@@ -284,6 +284,7 @@ mod tests {
                 user_metadata: vec![],
                 tags: vec![],
                 checksum: None,
+                part_sizes: Vec::new(),
                 data: ObjectData::Inline(Default::default()),
             };
             index.objects.insert(key.as_bytes().into(), Arc::new(record));

@@ -239,6 +239,10 @@ fn encode_record(encoder: &mut Encoder<'_>, record: &ObjectRecord) {
     encoder.pairs(&record.user_metadata);
     encoder.pairs(&record.tags);
     encode_checksum(encoder, record.checksum.as_ref());
+    encoder.u32(record.part_sizes.len() as u32);
+    for size in &record.part_sizes {
+        encoder.u64(*size);
+    }
     match &record.data {
         ObjectData::Inline(bytes) => {
             encoder.u8(DATA_INLINE);
@@ -307,6 +311,11 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
     let user_metadata = decoder.pairs()?;
     let tags = decoder.pairs()?;
     let checksum = decode_checksum(decoder)?;
+    let part_count = decoder.u32()? as usize;
+    let mut part_sizes = Vec::with_capacity(part_count.min(crate::limits::PART_NUMBER_MAX as usize));
+    for _ in 0..part_count {
+        part_sizes.push(decoder.u64()?);
+    }
     let data = match decoder.u8()? {
         DATA_INLINE => ObjectData::Inline(decoder.shared_bytes()?),
         DATA_BLOCKS => ObjectData::Blocks(decode_extents(decoder)?),
@@ -319,7 +328,18 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
     if stored != size {
         return Err(CodecError("object size does not match its data"));
     }
-    Ok(ObjectRecord { size, etag, last_modified_ms, content_type, stored_headers, user_metadata, tags, checksum, data })
+    Ok(ObjectRecord {
+        size,
+        etag,
+        last_modified_ms,
+        content_type,
+        stored_headers,
+        user_metadata,
+        tags,
+        checksum,
+        part_sizes,
+        data,
+    })
 }
 
 #[cfg(test)]
@@ -338,6 +358,7 @@ mod tests {
             user_metadata: vec![("owner".into(), "me".into())],
             tags: vec![("k".into(), "v".into())],
             checksum: Some(("x-amz-checksum-crc32".into(), "AAAAAA==".into())),
+            part_sizes: vec![3, 4],
             data,
         })
     }

@@ -84,6 +84,9 @@ pub struct ObjectRecord {
     pub tags: Vec<Pair>,
     /// An additional checksum the client sent and we verified: (header name, base64 value).
     pub checksum: Option<Pair>,
+    /// Sizes of the parts of a multipart object, in order (empty for a single-part object):
+    /// GetObject/HeadObject `partNumber` address them.
+    pub part_sizes: Vec<u64>,
     pub data: ObjectData,
 }
 

@@ -162,6 +162,7 @@ mod tests {
             user_metadata: vec![],
             tags: vec![],
             checksum: None,
+            part_sizes: Vec::new(),
             data: ObjectData::Inline(Default::default()),
         });
         ListPage {

@@ -451,6 +451,7 @@ fn recovery_makes_the_state_it_serves_durable() {
         user_metadata: Vec::new(),
         tags: Vec::new(),
         checksum: None,
+        part_sizes: Vec::new(),
         data: s3core::store::record::ObjectData::Inline(data),
     };
     let entry = s3core::store::journal_entry::JournalEntry::PutObject {

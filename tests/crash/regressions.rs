@@ -92,6 +92,7 @@ fn journal_entries_with_overflowing_extent_lengths_are_refused() {
             user_metadata: Vec::new(),
             tags: Vec::new(),
             checksum: None,
+            part_sizes: Vec::new(),
             data: ObjectData::Blocks(extents),
         }),
     };

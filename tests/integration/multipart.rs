@@ -841,3 +841,41 @@ fn uploads_in_progress_and_completed_objects_survive_kill_9() {
     // The object's 3 parts and the other bucket's (empty) upload: nothing else on disk.
     server.expect_block_files(3, "after the restarts");
 }
+
+/// GetObject and HeadObject with `partNumber` address one part of a multipart object (206,
+/// Content-Range, x-amz-mp-parts-count), as the AWS SDKs' multipart downloads use them.
+#[test]
+fn part_numbers_address_the_parts_of_a_completed_upload() {
+    let server = Server::start_with(2, &["--multipart-min-part-bytes", "1024"]);
+    let mut client = server.client();
+    client.put("/by-part", b"").expect(200, "create bucket");
+    let parts = [random_bytes(3000, 71), random_bytes(2000, 72), random_bytes(10, 73)];
+    let initiated = client.post("/by-part/obj?uploads", b"").expect(200, "initiate");
+    let upload_id = xml_value(&initiated.body, "UploadId");
+    let mut document = String::from("<CompleteMultipartUpload>");
+    for (index, part) in parts.iter().enumerate() {
+        let number = index + 1;
+        let answer =
+            client.put(&format!("/by-part/obj?partNumber={number}&uploadId={upload_id}"), part).expect(200, "part");
+        let etag = answer.etag().unwrap_or_default().to_string();
+        document.push_str(&format!("<Part><PartNumber>{number}</PartNumber><ETag>{etag}</ETag></Part>"));
+    }
+    document.push_str("</CompleteMultipartUpload>");
+    client.post(&format!("/by-part/obj?uploadId={upload_id}"), document.as_bytes()).expect(200, "complete");
+    let mut start = 0;
+    for (index, part) in parts.iter().enumerate() {
+        let number = index + 1;
+        let got = client.get(&format!("/by-part/obj?partNumber={number}")).expect(206, "GET part");
+        assert_eq!(got.body, *part, "part {number}");
+        assert_eq!(got.header("x-amz-mp-parts-count"), Some("3"));
+        let range = format!("bytes {}-{}/5010", start, start + part.len() - 1);
+        assert_eq!(got.header("content-range"), Some(range.as_str()));
+        let head = client.head(&format!("/by-part/obj?partNumber={number}")).expect(206, "HEAD part");
+        assert_eq!(head.content_length(), Some(part.len() as u64));
+        start += part.len();
+    }
+    client.get("/by-part/obj?partNumber=4").expect_error(416, "InvalidPartNumber", "past the last part");
+    client.put("/by-part/single", b"whole").expect(200, "single-part object");
+    assert_eq!(client.get("/by-part/single?partNumber=1").expect(200, "part 1 of a single-part object").body, b"whole");
+    client.get("/by-part/single?partNumber=2").expect_error(416, "InvalidPartNumber", "part 2 of a single-part object");
+}
