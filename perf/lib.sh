@@ -72,7 +72,7 @@ duration_seconds() {
   esac
 }
 
-# write_nginx_conf FILE TMPDIR PORT ROOT: the nginx.conf perf/nginx.sh uses (one worker,
+# write_nginx_conf FILE TMPDIR PORT ROOT: the nginx.conf perf/nginx.sh and perf/compare.sh use (one worker,
 # foreground, sendfile, no access log, long keep-alive; every temp path under TMPDIR), serving
 # ROOT on 127.0.0.1:PORT.
 write_nginx_conf() {

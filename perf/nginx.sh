@@ -58,31 +58,7 @@ chmod 755 "$TMP"
 chmod -R a+rX "$TMP/www"
 
 PORT=$(free_port)
-cat >"$TMP/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  default_type application/octet-stream;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  client_body_temp_path $TMP/client_body;
-  proxy_temp_path $TMP/proxy;
-  fastcgi_temp_path $TMP/fastcgi;
-  uwsgi_temp_path $TMP/uwsgi;
-  scgi_temp_path $TMP/scgi;
-  server {
-    listen 127.0.0.1:$PORT;
-    root $TMP/www;
-  }
-}
-EOF
+write_nginx_conf "$TMP/nginx.conf" "$TMP" "$PORT" "$TMP/www"
 
 OUT_DIR=$REPO/perf/runs/$(date +%F)-$(hostname)
 STAMP=$(date +%H%M%S)
