@@ -383,15 +383,32 @@ mod tests {
         JournalEntry::CreateBucket { bucket: bucket.into(), created_ms: 1 }
     }
 
-    #[test]
-    fn rotation_keeps_every_entry_across_the_switch() {
+    /// A fresh journal file (magic only) in a temp dir, and a runtime to drive it.
+    fn empty_journal() -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        monoio::FusionRuntime<
+            monoio::time::TimeDriver<monoio::IoUringDriver>,
+            monoio::time::TimeDriver<monoio::LegacyDriver>,
+        >,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shard.journal");
         std::fs::write(&path, JOURNAL_MAGIC).unwrap();
-        let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build().unwrap();
+        let runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build().unwrap();
+        (dir, path, runtime)
+    }
+
+    async fn open_journal(path: &std::path::Path) -> Rc<GroupSync> {
+        let file = monoio::fs::OpenOptions::new().write(true).open(path).await.unwrap();
+        GroupSync::new_journal(file, JOURNAL_MAGIC.len() as u64, crate::store::journal::batch_end_frame)
+    }
+
+    #[test]
+    fn rotation_keeps_every_entry_across_the_switch() {
+        let (dir, path, mut runtime) = empty_journal();
         runtime.block_on(async {
-            let file = monoio::fs::OpenOptions::new().write(true).open(&path).await.unwrap();
-            let sync = GroupSync::new_journal(file, JOURNAL_MAGIC.len() as u64, crate::store::journal::batch_end_frame);
+            let sync = open_journal(&path).await;
             let mut state = crate::store::index::ShardState::default();
             for name in ["a", "b", "c"] {
                 let entry = create(name);
@@ -422,13 +439,9 @@ mod tests {
 
     #[test]
     fn barrier_waits_for_pending_entries_and_costs_nothing_when_idle() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("shard.journal");
-        std::fs::write(&path, JOURNAL_MAGIC).unwrap();
-        let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build().unwrap();
+        let (dir, path, mut runtime) = empty_journal();
         runtime.block_on(async {
-            let file = monoio::fs::OpenOptions::new().write(true).open(&path).await.unwrap();
-            let sync = GroupSync::new_journal(file, JOURNAL_MAGIC.len() as u64, crate::store::journal::batch_end_frame);
+            let sync = open_journal(&path).await;
             sync.barrier().await.unwrap();
             assert_eq!(sync.flush_count(), 0, "an idle barrier must not flush");
             sync.append(&frame(&create("a")));
