@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn rotation_keeps_every_entry_across_the_switch() {
-        let (dir, path, mut runtime) = empty_journal();
+        let (_dir, path, mut runtime) = empty_journal();
         runtime.block_on(async {
             let sync = open_journal(&path).await;
             let mut state = crate::store::index::ShardState::default();
@@ -439,7 +439,7 @@ mod tests {
 
     #[test]
     fn barrier_waits_for_pending_entries_and_costs_nothing_when_idle() {
-        let (dir, path, mut runtime) = empty_journal();
+        let (_dir, path, mut runtime) = empty_journal();
         runtime.block_on(async {
             let sync = open_journal(&path).await;
             sync.barrier().await.unwrap();
