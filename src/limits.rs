@@ -45,7 +45,7 @@ pub const CHUNK_TRAILER_BYTES_MAX: usize = 16 * 1024;
 /// Per-connection read buffer, grown up to the head limit when a head does not fit.
 pub const CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
 /// Staging buffer for writing a block file and for reading one back to the socket.
-pub const BLOCK_IO_BUFFER_BYTES: usize = 1024 * 1024;
+pub const BLOCK_IO_BUFFER_BYTES: usize = 256 * 1024;
 /// An idle keep-alive connection is closed after this long.
 pub const IDLE_TIMEOUT_MS: u64 = 60_000;
 /// A request head or body that stalls this long is abandoned (slow-loris defence).

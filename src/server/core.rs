@@ -24,6 +24,10 @@ use crate::store::recovery::RecoveredShard;
 
 /// Block I/O buffers a core keeps for reuse (more are allocated under load and freed after).
 const POOLED_BUFFERS_MAX: usize = 32;
+/// Responses of one core that may copy cached object data through a buffer at once; beyond
+/// this, cached data goes out with sendfile instead, so GET memory stays under
+/// `COPYING_RESPONSES_MAX * BLOCK_IO_BUFFER_BYTES` (16 MiB) whatever the connection count.
+const COPYING_RESPONSES_MAX: usize = 64;
 /// Accept backlog of each core's listener.
 const LISTEN_BACKLOG: i32 = 1024;
 
@@ -95,7 +99,7 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreServices>, Rc<str>
         core,
         shards,
         blocks,
-        buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX),
+        buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX, COPYING_RESPONSES_MAX),
         config: plan.config.clone(),
     };
     let prefix = Rc::from(services.config.path_prefix.as_str());

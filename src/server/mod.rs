@@ -5,6 +5,7 @@
 mod connection_loop;
 mod core;
 mod send_object;
+mod zero_copy;
 
 use std::fmt;
 use std::io::Write;

@@ -1,13 +1,18 @@
-//! Writing a response: head and small bodies in one write; object data streamed from block
-//! files through a pooled buffer, the head riding in the same first write.
+//! Writing a response: head and small bodies in one write; object data from block files either
+//! with `sendfile` (large bodies the page cache holds, see `zero_copy`) or copied through a
+//! pooled buffer, the head riding in the same first write.
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 
 use monoio::buf::IoBufMut;
+use monoio::fs::File;
 
+use super::zero_copy;
 use crate::http::connection::Connection;
 use crate::http::response::{Response, ResponseBody};
 use crate::s3::CoreServices;
+use crate::store::buffer_pool::BufferLease;
 use crate::store::record::{slice_extents, Extent, ObjectData};
 
 pub enum SendError {
@@ -73,32 +78,59 @@ async fn write_out(connection: &mut Connection, out: &mut Vec<u8>) -> Result<(),
     Ok(())
 }
 
-/// Streams `length` bytes of the object from `offset`, after the head already in `head`.
-async fn stream_blocks(
-    connection: &mut Connection,
-    services: &CoreServices,
-    head: &[u8],
-    extents: &[Extent],
-    offset: u64,
-    length: u64,
-) -> Result<(), SendError> {
-    let mut buffer = services.buffers.take();
-    let capacity = buffer.capacity();
-    buffer.extend_from_slice(head);
-    let mut sent_anything = false;
-    for piece in slice_extents(extents, offset, length) {
-        let file = match services.blocks.open_block(piece.block).await {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound && !sent_anything => return Err(SendError::Stale),
-            Err(error) => return Err(error.into()),
+/// The part of a file range sent in one decision: cached windows go out with `sendfile`,
+/// cold ones through an io_uring read. Small enough that one cold page costs little copying.
+const ZERO_COPY_WINDOW_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A response body on its way out: the head not yet sent, and the staging buffer of the
+/// copying path (taken from the pool only when a window is copied).
+struct Outgoing<'a> {
+    connection: &'a mut Connection,
+    services: &'a CoreServices,
+    /// Response bytes not sent yet that precede the body (the head, at first).
+    head: &'a mut Vec<u8>,
+    staging: Option<Vec<u8>>,
+    /// Held while copying cached data; `None` with a staging buffer: a cold range that had to
+    /// be copied beyond the budget (sendfile would block the core on the disk).
+    lease: Option<BufferLease>,
+    sent_anything: bool,
+}
+
+impl Outgoing<'_> {
+    /// Whether a copy of a cached window may start (or go on) within the copying budget.
+    fn may_copy_cached(&mut self) -> bool {
+        if self.lease.is_none() {
+            self.lease = self.services.buffers.try_lease();
+        }
+        self.lease.is_some()
+    }
+
+    /// Sends `file[position..position + length]` with `sendfile`, the head first.
+    async fn send_zero_copy(&mut self, fd: RawFd, position: u64, length: u64) -> Result<(), SendError> {
+        self.flush_staging().await?;
+        zero_copy::send_file(self.connection.stream(), self.head, fd, position, length).await?;
+        self.head.clear();
+        self.sent_anything = true;
+        Ok(())
+    }
+
+    /// Copies `file[position..position + length]` through the staging buffer.
+    async fn send_copied(&mut self, file: &File, mut position: u64, length: u64) -> Result<(), SendError> {
+        let mut buffer = match self.staging.take() {
+            Some(buffer) => buffer,
+            None => self.services.buffers.take(),
         };
-        let mut position = piece.offset;
-        let mut remaining = piece.length;
+        if !self.head.is_empty() {
+            buffer.extend_from_slice(self.head);
+            self.head.clear();
+        }
+        let capacity = buffer.capacity();
+        let mut remaining = length;
         while remaining > 0 {
             if buffer.len() == capacity {
-                buffer = connection.write_all(buffer).await?;
+                buffer = self.connection.write_all(buffer).await?;
                 buffer.clear();
-                sent_anything = true;
+                self.sent_anything = true;
             }
             let want = (capacity - buffer.len()).min(remaining as usize);
             let start = buffer.len();
@@ -111,11 +143,74 @@ async fn stream_blocks(
             position += read as u64;
             remaining -= read as u64;
         }
+        self.staging = Some(buffer);
+        Ok(())
+    }
+
+    /// Writes what the staging buffer holds (the copying path batches up to a buffer).
+    async fn flush_staging(&mut self) -> Result<(), SendError> {
+        let Some(buffer) = self.staging.take() else {
+            return Ok(());
+        };
+        let mut buffer = if buffer.is_empty() { buffer } else { self.connection.write_all(buffer).await? };
+        if !buffer.is_empty() {
+            buffer.clear();
+            self.sent_anything = true;
+        }
+        self.staging = Some(buffer);
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<(), SendError> {
+        self.flush_staging().await?;
+        if let Some(buffer) = self.staging.take() {
+            self.services.buffers.give(buffer);
+        }
+        if !self.head.is_empty() {
+            write_out(self.connection, self.head).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Streams `length` bytes of the object from `offset`, after the head already in `head`.
+/// Bodies of at least `--sendfile-min-bytes` go out with `sendfile` where the page cache
+/// holds them; the rest is copied through a pooled buffer with the head in its first write.
+async fn stream_blocks(
+    connection: &mut Connection,
+    services: &CoreServices,
+    head: &mut Vec<u8>,
+    extents: &[Extent],
+    offset: u64,
+    length: u64,
+) -> Result<(), SendError> {
+    let zero_copy_preferred = services.config.sendfile_min_bytes != 0 && length >= services.config.sendfile_min_bytes;
+    let mut outgoing = Outgoing { connection, services, head, staging: None, lease: None, sent_anything: false };
+    for piece in slice_extents(extents, offset, length) {
+        let file = match services.blocks.open_block(piece.block).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound && !outgoing.sent_anything => {
+                return Err(SendError::Stale)
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let fd = file.as_raw_fd();
+        let end = piece.offset + piece.length;
+        let mut position = piece.offset;
+        while position < end {
+            let window = (end - position).min(ZERO_COPY_WINDOW_BYTES);
+            // Copy by default (faster on loopback, see README, Performance); sendfile when
+            // configured for this size, or when the copying budget is spent. Never sendfile
+            // a cold range: it would read the disk on the core's thread.
+            let cached = || zero_copy::page_cache_holds(fd, position, window);
+            if (zero_copy_preferred || !outgoing.may_copy_cached()) && cached() {
+                outgoing.send_zero_copy(fd, position, window).await?;
+            } else {
+                outgoing.send_copied(&file, position, window).await?;
+            }
+            position += window;
+        }
         let _ = file.close().await;
     }
-    if !buffer.is_empty() {
-        buffer = connection.write_all(buffer).await?;
-    }
-    services.buffers.give(buffer);
-    Ok(())
+    outgoing.finish().await
 }

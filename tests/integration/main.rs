@@ -16,6 +16,7 @@ mod listings;
 mod multipart;
 mod objects;
 mod restart;
+mod send_paths;
 mod storage_faults;
 mod tagging;
 mod wire;

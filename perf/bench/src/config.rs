@@ -24,7 +24,7 @@ pub const LIST_KEYS_MAX: u64 = 10_000_000;
     name = "s3core-bench",
     version,
     about = "Closed-loop load generator for S3-compatible endpoints (one thread per keep-alive connection)",
-    after_help = "Phases: put-4k put-1m put-64m get-4k get-1m get-64m range-8m head list mix.\n\
+    after_help = "Phases: put-4k put-64k put-1m put-64m get-4k get-64k get-1m get-64m range-8m head list mix.\n\
                   Example: s3core-bench --endpoint http://127.0.0.1:39999 --bucket bench \
                   --phase put-4k,get-4k --connections 16 --duration 10s --csv runs.csv --label s3core"
 )]
@@ -72,6 +72,9 @@ pub struct Args {
     /// Objects of 4 KiB preloaded for get-4k, head and mix.
     #[arg(long, default_value_t = 64)]
     pub objects_4k: u64,
+    /// Objects of 64 KiB preloaded for get-64k.
+    #[arg(long, default_value_t = 64)]
+    pub objects_64k: u64,
     /// Objects of 1 MiB preloaded for get-1m.
     #[arg(long, default_value_t = 16)]
     pub objects_1m: u64,
@@ -137,7 +140,7 @@ pub struct Config {
     pub label: String,
     pub credentials: Option<Credentials>,
     pub nginx_mode: bool,
-    pub objects: [u64; 3],
+    pub objects: [u64; 4],
     pub preload: bool,
     pub preload_list_keys: u64,
     pub put_space_bytes: u64,
@@ -196,7 +199,7 @@ impl Config {
         if args.label.is_empty() || args.label.contains([',', '"', '\n', '\r']) {
             return Err("--label must be non-empty, without commas, quotes or newlines".into());
         }
-        let objects = [args.objects_4k, args.objects_1m, args.objects_64m];
+        let objects = [args.objects_4k, args.objects_64k, args.objects_1m, args.objects_64m];
         for class in SizeClass::ALL {
             let n = objects[class as usize];
             let needed = phases.iter().any(|p| p.reads() == Some(class));

@@ -21,16 +21,18 @@ pub const MIX_PUT_PERCENT: u64 = 10;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SizeClass {
     K4,
+    K64,
     M1,
     M64,
 }
 
 impl SizeClass {
-    pub const ALL: [SizeClass; 3] = [SizeClass::K4, SizeClass::M1, SizeClass::M64];
+    pub const ALL: [SizeClass; 4] = [SizeClass::K4, SizeClass::K64, SizeClass::M1, SizeClass::M64];
 
     pub fn bytes(self) -> u64 {
         match self {
             SizeClass::K4 => 4 * KIB,
+            SizeClass::K64 => 64 * KIB,
             SizeClass::M1 => MIB,
             SizeClass::M64 => 64 * MIB,
         }
@@ -39,6 +41,7 @@ impl SizeClass {
     pub fn name(self) -> &'static str {
         match self {
             SizeClass::K4 => "4k",
+            SizeClass::K64 => "64k",
             SizeClass::M1 => "1m",
             SizeClass::M64 => "64m",
         }
@@ -60,11 +63,13 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 10] = [
+    pub const ALL: [Phase; 12] = [
         Phase::Put(SizeClass::K4),
+        Phase::Put(SizeClass::K64),
         Phase::Put(SizeClass::M1),
         Phase::Put(SizeClass::M64),
         Phase::Get(SizeClass::K4),
+        Phase::Get(SizeClass::K64),
         Phase::Get(SizeClass::M1),
         Phase::Get(SizeClass::M64),
         Phase::Range8m,

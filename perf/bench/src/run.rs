@@ -21,7 +21,7 @@ pub fn run(config: &Config) -> bool {
     let payload = make_payload(payload_bytes(config));
     let mut rows = Vec::new();
     let mut all_ok = true;
-    let mut preloaded: [Option<bool>; 3] = [None; 3];
+    let mut preloaded = [None::<bool>; SizeClass::ALL.len()];
 
     let setup_ok = config.nginx_mode || setup(config, &payload);
     for &phase in &config.phases {
