@@ -36,6 +36,10 @@ pub const LIST_KEYS_MAX: usize = 1000;
 /// Objects up to this size are kept inside their metadata record (journal + memory) instead of
 /// a block file: one fsync instead of three on PUT, and a GET served from memory.
 pub const INLINE_OBJECT_BYTES_MAX: usize = 4 * 1024;
+/// Default memory all inline bodies of the process may hold (`--inline-budget-bytes`);
+/// beyond it, small bodies go to block files too (see `store::inline_budget`). Also bounds
+/// what a checkpoint serialises.
+pub const INLINE_OBJECTS_BYTES_BUDGET: usize = 32 * 1024 * 1024;
 /// Size of one chunk-size line in chunked / aws-chunked bodies (hex size + extensions such as
 /// a 64-hex-digit chunk signature).
 pub const CHUNK_LINE_BYTES_MAX: usize = 4 * 1024;

@@ -4,7 +4,6 @@
 //! removes its block: nothing partial is ever left behind or made visible.
 
 use base64::Engine;
-use bytes::Bytes;
 use md5::{Digest, Md5};
 use monoio::fs::File;
 
@@ -13,6 +12,7 @@ use super::{CoreServices, S3Request};
 use crate::error::S3Error;
 use crate::limits::INLINE_OBJECT_BYTES_MAX;
 use crate::s3_error;
+use crate::store::inline_budget::INLINE_BODIES;
 use crate::store::record::{BlockId, Extent, ObjectData};
 
 /// A body that is now durable (or inline) and can be referenced by a record.
@@ -115,11 +115,11 @@ async fn receive_body_hashed(
             break;
         }
     }
-    if ended && allow_inline && staging.len() <= INLINE_OBJECT_BYTES_MAX {
+    if ended && allow_inline && staging.len() <= INLINE_OBJECT_BYTES_MAX && INLINE_BODIES.has_room_for(staging.len()) {
         hasher.update(&staging);
         let md5: [u8; 16] = hasher.md5.clone().finalize().into();
         verify_md5(expected_md5, &md5)?;
-        let data = ObjectData::Inline(Bytes::copy_from_slice(&staging));
+        let data = ObjectData::Inline(INLINE_BODIES.copy(&staging));
         let body = ReceivedBody { size: staging.len() as u64, data, md5, checksum: None };
         services.buffers.give(staging);
         return Ok(body);

@@ -32,6 +32,8 @@ impl std::error::Error for StartError {}
 /// Runs the server until the process is killed.
 pub fn run(config: Config) -> Result<(), StartError> {
     let config = Arc::new(config);
+    // Before recovery: replayed inline bodies are charged to the same budget.
+    crate::store::inline_budget::INLINE_BODIES.set_budget(config.inline_budget_bytes);
     let recovered = recovery::open(&config.data_dir, config.cores).map_err(|e| StartError(e.to_string()))?;
     let shard_count = recovered.shards.len();
     let (senders, mut mailboxes) = router::mailboxes(config.cores, MAILBOX_CAPACITY);

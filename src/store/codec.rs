@@ -102,8 +102,9 @@ impl<'a> Decoder<'a> {
         let length = self.u32()? as usize;
         self.take(length)
     }
-    pub fn shared_bytes(&mut self) -> Result<Bytes, CodecError> {
-        Ok(Bytes::copy_from_slice(self.bytes()?))
+    /// An inline object body, charged to the inline memory budget.
+    pub fn inline_body(&mut self) -> Result<Bytes, CodecError> {
+        Ok(super::inline_budget::INLINE_BODIES.copy(self.bytes()?))
     }
     pub fn string(&mut self) -> Result<String, CodecError> {
         let bytes = self.bytes()?;

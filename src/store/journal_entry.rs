@@ -317,7 +317,7 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
         part_sizes.push(decoder.u64()?);
     }
     let data = match decoder.u8()? {
-        DATA_INLINE => ObjectData::Inline(decoder.shared_bytes()?),
+        DATA_INLINE => ObjectData::Inline(decoder.inline_body()?),
         DATA_BLOCKS => ObjectData::Blocks(decode_extents(decoder)?),
         _ => return Err(CodecError("bad data tag")),
     };

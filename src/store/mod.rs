@@ -12,6 +12,7 @@ pub mod codec;
 pub mod durable;
 pub mod group_sync;
 pub mod index;
+pub mod inline_budget;
 pub mod journal;
 pub mod journal_entry;
 pub mod layout;

@@ -12,6 +12,7 @@ mod checksums;
 mod copy;
 mod delete_objects;
 mod hostile;
+mod inline_budget;
 mod listings;
 mod multipart;
 mod objects;
