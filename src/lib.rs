@@ -25,6 +25,7 @@
 
 pub mod config;
 pub mod error;
+pub mod hash;
 pub mod http;
 pub mod limits;
 pub mod s3;

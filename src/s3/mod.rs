@@ -39,6 +39,8 @@ pub struct CoreServices {
     pub shards: ShardRouter,
     pub blocks: Rc<BlockStore>,
     pub buffers: BufferPool,
+    /// MD5 of this core's uploads, hashed side by side (see `hash::md5_batch`).
+    pub md5: Rc<crate::hash::md5_batch::Md5Batcher>,
     pub config: std::sync::Arc<crate::config::Config>,
 }
 

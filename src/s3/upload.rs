@@ -4,14 +4,15 @@
 //! removes its block: nothing partial is ever left behind or made visible.
 
 use base64::Engine;
-use md5::{Digest, Md5};
 use monoio::fs::File;
 
 use super::checksum::{requested_checksum, verify as verify_checksum, ChecksumHasher};
 use super::{CoreServices, S3Request};
 use crate::error::S3Error;
+use crate::hash::md5_batch::Md5Stream;
 use crate::limits::INLINE_OBJECT_BYTES_MAX;
 use crate::s3_error;
+use crate::store::buffer_pool::BufferPool;
 use crate::store::inline_budget::INLINE_BODIES;
 use crate::store::record::{BlockId, Extent, ObjectData};
 
@@ -51,18 +52,29 @@ pub fn content_md5(request: &S3Request<'_>) -> Result<Option<[u8; 16]>, S3Error>
     Ok(Some(digest))
 }
 
-/// Hashes that run over the body in one pass: MD5 (the ETag) and the client's checksum.
+/// Hashes over the body: MD5 (the ETag), batched with the core's other uploads, and the
+/// client's checksum, computed as the bytes arrive.
 struct BodyDigests {
-    md5: Md5,
+    md5: Md5Stream,
     checksum: Option<ChecksumHasher>,
 }
 
 impl BodyDigests {
-    fn update(&mut self, bytes: &[u8]) {
-        self.md5.update(bytes);
+    /// Hashes `bytes` now.
+    fn update(&mut self, bytes: &[u8], pool: &BufferPool) {
+        self.md5.update(bytes, pool);
         if let Some(checksum) = &mut self.checksum {
             checksum.update(bytes);
         }
+    }
+
+    /// Hands over a buffer already written to disk: the MD5 may hash it later, in a batch,
+    /// and returns it to `pool` then.
+    fn submit(&mut self, buffer: Vec<u8>, pool: &BufferPool) {
+        if let Some(checksum) = &mut self.checksum {
+            checksum.update(&buffer);
+        }
+        self.md5.submit(buffer, pool);
     }
 }
 
@@ -78,7 +90,7 @@ pub async fn receive_body(
     }
     let checksum_request = if services.config.verify_checksums { requested_checksum(request.head)? } else { None };
     let mut digests = BodyDigests {
-        md5: Md5::new(),
+        md5: Md5Stream::new(&services.md5),
         checksum: checksum_request.as_ref().map(|request| ChecksumHasher::new(request.algorithm)),
     };
     let mut body = receive_body_hashed(services, request, size_max, allow_inline, &mut digests).await?;
@@ -116,8 +128,8 @@ async fn receive_body_hashed(
         }
     }
     if ended && allow_inline && staging.len() <= INLINE_OBJECT_BYTES_MAX && INLINE_BODIES.has_room_for(staging.len()) {
-        hasher.update(&staging);
-        let md5: [u8; 16] = hasher.md5.clone().finalize().into();
+        hasher.update(&staging, &services.buffers);
+        let md5 = hasher.md5.digest(&services.buffers);
         verify_md5(expected_md5, &md5)?;
         let data = ObjectData::Inline(INLINE_BODIES.copy(&staging));
         let body = ReceivedBody { size: staging.len() as u64, data, md5, checksum: None };
@@ -128,7 +140,7 @@ async fn receive_body_hashed(
     let written = stream_to_block(services, request, &file, staging, ended, size_max, hasher).await;
     let result = match written {
         Ok(size) => {
-            let md5: [u8; 16] = hasher.md5.clone().finalize().into();
+            let md5 = hasher.md5.digest(&services.buffers);
             match verify_md5(expected_md5, &md5) {
                 Ok(()) => services
                     .blocks
@@ -180,12 +192,13 @@ async fn stream_to_block(
             return Err(s3_error!(EntityTooLarge));
         }
         if !staging.is_empty() {
-            hasher.update(&staging);
             let length = staging.len() as u64;
-            let (result, returned) = file.write_all_at(staging, offset).await;
+            let (result, written) = file.write_all_at(staging, offset).await;
             result.map_err(|error| S3Error::from_io("writing a block", &error))?;
-            staging = returned;
-            staging.clear();
+            // Hashed after the write, from the same buffer, so the disk write never waits
+            // for the hash; the MD5 batches it with the core's other uploads.
+            hasher.submit(written, &services.buffers);
+            staging = services.buffers.take();
             offset += length;
         }
         if ended {

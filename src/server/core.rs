@@ -13,6 +13,7 @@ use monoio::{FusionDriver, RuntimeBuilder};
 
 use super::connection_loop;
 use crate::config::Config;
+use crate::hash::md5_batch::Md5Batcher;
 use crate::limits::{BLOCK_IO_BUFFER_BYTES, CONNECTIONS_PER_CORE_MAX};
 use crate::s3::CoreServices;
 use crate::shard::router::{serve_mailbox, Envelope, Mailbox};
@@ -100,6 +101,7 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreServices>, Rc<str>
         shards,
         blocks,
         buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX, COPYING_RESPONSES_MAX),
+        md5: Md5Batcher::new(),
         config: plan.config.clone(),
     };
     let prefix = Rc::from(services.config.path_prefix.as_str());

@@ -27,7 +27,7 @@ const IMAGE_BYTES: u64 = 1536 * 1024 * 1024;
 
 /// Whether the power-cut tests should run; prints why not otherwise.
 pub fn enabled(test: &str) -> bool {
-    if std::env::var_os(ENABLE).map_or(true, |value| value != "1") {
+    if std::env::var_os(ENABLE).is_none_or(|value| value != "1") {
         eprintln!("{test}: NOT RUN: set {ENABLE}=1 to run the power-cut tests (root, loop devices, mkfs.ext4)");
         return false;
     }

@@ -40,7 +40,7 @@ fn garbage_bytes_get_400_and_a_close() {
 fn oversized_heads_get_431_and_a_close() {
     let mut server = Server::start();
     let mut big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
-    big.extend(std::iter::repeat(b'a').take(40 * 1024));
+    big.extend(std::iter::repeat_n(b'a', 40 * 1024));
     big.extend_from_slice(b"\r\n\r\n");
     let response = refused_and_closed(&mut server, &big, 431, "one 40 KiB header");
     assert_eq!(error_code(&response.body).as_deref(), Some("RequestHeaderSectionTooLarge"));
@@ -61,7 +61,7 @@ fn oversized_heads_get_431_and_a_close() {
 
     // A big head without its end (a client that never finishes it) is refused at the limit.
     let mut endless = b"GET / HTTP/1.1\r\nX-Endless: ".to_vec();
-    endless.extend(std::iter::repeat(b'b').take(64 * 1024));
+    endless.extend(std::iter::repeat_n(b'b', 64 * 1024));
     refused_and_closed(&mut server, &endless, 431, "64 KiB of unfinished head");
 }
 

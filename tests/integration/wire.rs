@@ -280,7 +280,7 @@ fn aws_chunked_unsigned_payload_trailer_stores_exactly_the_decoded_bytes() {
             assert!(got.body == data, "aws-chunked upload of {size} bytes came back different");
             // aws-chunked is framing, not a stored Content-Encoding.
             assert!(
-                got.header("content-encoding").map_or(true, |value| !value.contains("aws-chunked")),
+                got.header("content-encoding").is_none_or(|value| !value.contains("aws-chunked")),
                 "aws-chunked leaked into the stored Content-Encoding: {got}"
             );
             let head = client.head(&key).expect(200, "HEAD an aws-chunked upload");
