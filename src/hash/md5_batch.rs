@@ -2,11 +2,15 @@
 //! buffers are queued here after they are written to disk, and hashed later in the 16 lanes
 //! of `md5_kernel::compress_lanes`, one stream per lane.
 //!
-//! Queued buffers are hashed, all streams at once, when the queue reaches
-//! `QUEUED_BYTES_MAX` or when any stream needs its digest. Both happen synchronously inside
-//! the call that triggers them: nothing waits on a task, and a stream's bytes are always
-//! hashed in order. With one stream (or a CPU without AVX-512) the scalar kernel runs
-//! instead, so a lone upload pays nothing for the batching.
+//! Hashing happens synchronously inside the call that needs it, so nothing waits on a task
+//! and a stream's bytes are always hashed in order:
+//! - a stream that needs its digest has its queue hashed, with up to 15 other streams'
+//!   queued buffers riding along in the other lanes while it lasts;
+//! - when `QUEUED_BYTES_MAX` is queued, streams are hashed side by side while at least two
+//!   have data, and a lone remainder with the scalar kernel.
+//!
+//! One stream (or a CPU without AVX-512) takes the scalar kernel, so a lone upload pays
+//! nothing for the batching.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -23,6 +27,37 @@ struct Slot {
     state: [u32; 4],
     /// Buffers of whole blocks not hashed yet, in stream order.
     queue: VecDeque<Vec<u8>>,
+    /// Bytes of the front buffer already hashed.
+    front_hashed: usize,
+}
+
+impl Slot {
+    fn unhashed(&self) -> &[u8] {
+        self.queue.front().map_or(&[], |front| &front[self.front_hashed..])
+    }
+
+    /// Marks `bytes` more of the front buffer hashed, recycling it once done.
+    fn advance(&mut self, bytes: usize, pool: &BufferPool) {
+        self.front_hashed += bytes;
+        if self.queue.front().is_some_and(|front| self.front_hashed >= front.len()) {
+            if let Some(done) = self.queue.pop_front() {
+                pool.give(done);
+            }
+            self.front_hashed = 0;
+        }
+    }
+
+    /// Hashes the whole queue with the scalar kernel.
+    fn hash_alone(&mut self, pool: &BufferPool) -> usize {
+        let mut hashed = 0;
+        while !self.queue.is_empty() {
+            let length = self.unhashed().len();
+            md5_kernel::compress(&mut self.state, &self.queue[0][self.front_hashed..]);
+            self.advance(length, pool);
+            hashed += length;
+        }
+        hashed
+    }
 }
 
 #[derive(Default)]
@@ -32,18 +67,19 @@ struct Streams {
     queued_bytes: usize,
 }
 
+/// What a round of hashing must achieve.
+#[derive(Clone, Copy)]
+enum Goal {
+    /// This slot's queue is empty.
+    Drain(usize),
+    /// Fewer than `QUEUED_BYTES_MAX / 2` bytes stay queued.
+    Relieve,
+}
+
 /// One core's MD5 streams.
 #[derive(Default)]
 pub struct Md5Batcher {
     streams: RefCell<Streams>,
-}
-
-/// A lane of a batch: a stream, its state, and the buffer it is in.
-struct Lane {
-    slot: usize,
-    state: [u32; 4],
-    buffer: Vec<u8>,
-    position: usize,
 }
 
 impl Md5Batcher {
@@ -51,86 +87,74 @@ impl Md5Batcher {
         Rc::new(Md5Batcher::default())
     }
 
-    /// Hashes every queued buffer of every stream; emptied buffers go back to `pool`.
-    fn hash_queued(&self, pool: &BufferPool) {
+    fn hash_queued(&self, goal: Goal, pool: &BufferPool) {
         let mut streams = self.streams.borrow_mut();
         let streams = &mut *streams;
-        streams.queued_bytes = 0;
-        let mut waiting: Vec<usize> = (0..streams.slots.len())
-            .filter(|&i| streams.slots[i].as_ref().is_some_and(|s| !s.queue.is_empty()))
-            .collect();
-        if waiting.len() < 2 || !md5_kernel::lanes_supported() {
-            for index in waiting {
-                let Some(slot) = streams.slots[index].as_mut() else { continue };
-                while let Some(buffer) = slot.queue.pop_front() {
-                    md5_kernel::compress(&mut slot.state, &buffer);
-                    pool.give(buffer);
-                }
-            }
-            return;
+        let has_data = |slot: &Option<Slot>| slot.as_ref().is_some_and(|slot| !slot.queue.is_empty());
+        let mut lanes: Vec<usize> = Vec::with_capacity(LANES);
+        if let Goal::Drain(target) = goal {
+            lanes.push(target);
         }
-        let mut lanes: Vec<Lane> = Vec::with_capacity(LANES);
-        loop {
-            // Fill free lanes with streams that still have buffers.
-            while lanes.len() < LANES {
-                let Some(index) = waiting.pop() else { break };
-                let Some(slot) = streams.slots[index].as_mut() else { continue };
-                let Some(buffer) = slot.queue.pop_front() else { continue };
-                lanes.push(Lane { slot: index, state: slot.state, buffer, position: 0 });
-            }
-            match lanes.len() {
-                0 => return,
-                1 => {
-                    // The last stream: finish it with the scalar kernel.
-                    let Lane { slot: index, mut state, buffer, position } = lanes.remove(0);
-                    md5_kernel::compress(&mut state, &buffer[position..]);
-                    pool.give(buffer);
-                    if let Some(slot) = streams.slots[index].as_mut() {
-                        while let Some(buffer) = slot.queue.pop_front() {
-                            md5_kernel::compress(&mut state, &buffer);
-                            pool.give(buffer);
-                        }
-                        slot.state = state;
+        if md5_kernel::lanes_supported() {
+            let target = match goal {
+                Goal::Drain(target) => Some(target),
+                Goal::Relieve => None,
+            };
+            let mut others: Vec<usize> =
+                (0..streams.slots.len()).rev().filter(|&i| has_data(&streams.slots[i]) && Some(i) != target).collect();
+            loop {
+                lanes.retain(|&i| has_data(&streams.slots[i]));
+                while lanes.len() < LANES {
+                    match others.pop() {
+                        Some(i) => lanes.push(i),
+                        None => break,
                     }
-                    continue;
                 }
-                _ => {}
-            }
-            let count = lanes.iter().map(|lane| (lane.buffer.len() - lane.position) / BLOCK_BYTES).min().unwrap_or(0);
-            let mut states = [INITIAL_STATE; LANES];
-            for (state, lane) in states.iter_mut().zip(&lanes) {
-                *state = lane.state;
-            }
-            {
-                // Unused lanes read the first lane's bytes; their results are ignored.
-                let filler = &lanes[0].buffer[lanes[0].position..];
-                let inputs: [&[u8]; LANES] =
-                    std::array::from_fn(|i| lanes.get(i).map_or(filler, |lane| &lane.buffer[lane.position..]));
-                md5_kernel::compress_lanes(&mut states, inputs, count);
-            }
-            for (lane, state) in lanes.iter_mut().zip(states) {
-                lane.state = state;
-                lane.position += count * BLOCK_BYTES;
-            }
-            let mut i = 0;
-            while i < lanes.len() {
-                let lane = &mut lanes[i];
-                if lane.position < lane.buffer.len() {
-                    i += 1;
-                    continue;
+                let done = match goal {
+                    Goal::Drain(target) => !lanes.contains(&target),
+                    Goal::Relieve => streams.queued_bytes < QUEUED_BYTES_MAX / 2,
+                };
+                if done || lanes.len() < 2 {
+                    break;
                 }
-                // This buffer is done: the stream's next one, or the stream leaves the batch.
-                let next = streams.slots[lane.slot].as_mut().and_then(|slot| slot.queue.pop_front());
-                let done = std::mem::replace(&mut lane.buffer, next.unwrap_or_default());
-                pool.give(done);
-                lane.position = 0;
-                if lane.buffer.is_empty() {
-                    let finished = lanes.swap_remove(i);
-                    if let Some(slot) = streams.slots[finished.slot].as_mut() {
-                        slot.state = finished.state;
+                let mut states = [INITIAL_STATE; LANES];
+                let count = {
+                    let slot = |i: usize| streams.slots[i].as_ref();
+                    let unhashed: Vec<&[u8]> = lanes.iter().map(|&i| slot(i).map_or(&[][..], Slot::unhashed)).collect();
+                    let count = unhashed.iter().map(|bytes| bytes.len() / BLOCK_BYTES).min().unwrap_or(0);
+                    for (state, &i) in states.iter_mut().zip(&lanes) {
+                        *state = slot(i).map_or(INITIAL_STATE, |slot| slot.state);
                     }
-                } else {
-                    i += 1;
+                    // Unused lanes read the first lane's bytes; their results are ignored.
+                    let inputs: [&[u8]; LANES] =
+                        std::array::from_fn(|l| unhashed.get(l).copied().unwrap_or(unhashed[0]));
+                    md5_kernel::compress_lanes(&mut states, inputs, count);
+                    count
+                };
+                for (state, &i) in states.iter().zip(&lanes) {
+                    if let Some(slot) = streams.slots[i].as_mut() {
+                        slot.state = *state;
+                        slot.advance(count * BLOCK_BYTES, pool);
+                    }
+                }
+                streams.queued_bytes = streams.queued_bytes.saturating_sub(count * BLOCK_BYTES * lanes.len());
+            }
+        }
+        // What lanes could not do: the target alone, or relieving a queue fed by one stream.
+        match goal {
+            Goal::Drain(target) => {
+                if let Some(slot) = streams.slots[target].as_mut() {
+                    let hashed = slot.hash_alone(pool);
+                    streams.queued_bytes = streams.queued_bytes.saturating_sub(hashed);
+                }
+            }
+            Goal::Relieve => {
+                for slot in streams.slots.iter_mut().flatten() {
+                    if streams.queued_bytes < QUEUED_BYTES_MAX / 2 {
+                        break;
+                    }
+                    let hashed = slot.hash_alone(pool);
+                    streams.queued_bytes = streams.queued_bytes.saturating_sub(hashed);
                 }
             }
         }
@@ -151,7 +175,7 @@ impl Md5Stream {
     pub fn new(batcher: &Rc<Md5Batcher>) -> Self {
         let slot = {
             let mut streams = batcher.streams.borrow_mut();
-            let slot = Slot { state: INITIAL_STATE, queue: VecDeque::new() };
+            let slot = Slot { state: INITIAL_STATE, ..Slot::default() };
             match streams.free.pop() {
                 Some(index) => {
                     streams.slots[index] = Some(slot);
@@ -189,7 +213,7 @@ impl Md5Stream {
             streams.queued_bytes >= QUEUED_BYTES_MAX
         };
         if full {
-            self.batcher.hash_queued(pool);
+            self.batcher.hash_queued(Goal::Relieve, pool);
         }
     }
 
@@ -228,11 +252,11 @@ impl Md5Stream {
         md5_kernel::finish(state, &self.tail[..self.tail_length], self.total)
     }
 
-    /// Hashes this stream's queued buffers, together with every other stream's.
+    /// Hashes this stream's queued buffers, with other streams' beside them in the lanes.
     fn drain_queue(&mut self, pool: &BufferPool) {
         let queued = self.batcher.streams.borrow().slots[self.slot].as_ref().is_some_and(|slot| !slot.queue.is_empty());
         if queued {
-            self.batcher.hash_queued(pool);
+            self.batcher.hash_queued(Goal::Drain(self.slot), pool);
         }
     }
 }
@@ -241,7 +265,7 @@ impl Drop for Md5Stream {
     fn drop(&mut self) {
         let mut streams = self.batcher.streams.borrow_mut();
         if let Some(slot) = streams.slots[self.slot].take() {
-            let queued: usize = slot.queue.iter().map(Vec::len).sum();
+            let queued: usize = slot.queue.iter().map(Vec::len).sum::<usize>() - slot.front_hashed;
             streams.queued_bytes = streams.queued_bytes.saturating_sub(queued);
         }
         streams.free.push(self.slot);
@@ -294,6 +318,31 @@ mod tests {
     }
 
     #[test]
+    fn digests_taken_midway_leave_other_streams_mid_buffer_and_all_stay_right() {
+        let batcher = Md5Batcher::new();
+        let pool = BufferPool::new(256, 4, 0);
+        let mut streams: Vec<(Md5Stream, Md5)> = (0..18).map(|_| (Md5Stream::new(&batcher), Md5::new())).collect();
+        let mut seed = 1u64;
+        for round in 0..40 {
+            for (index, (stream, expected)) in streams.iter_mut().enumerate() {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let blocks = 1 + (seed >> 33) as usize % 9;
+                let chunk = bytes(blocks * BLOCK_BYTES, (round * 31 + index) as u8);
+                expected.update(&chunk);
+                stream.submit(chunk, &pool);
+                if (seed >> 20).is_multiple_of(7) {
+                    // A digest now: this stream's queue is drained while others ride along
+                    // and stop wherever this one ends.
+                    assert_eq!(stream.digest(&pool), <[u8; 16]>::from(expected.clone().finalize()));
+                }
+            }
+        }
+        for (stream, expected) in &mut streams {
+            assert_eq!(stream.digest(&pool), <[u8; 16]>::from(expected.clone().finalize()));
+        }
+    }
+
+    #[test]
     fn a_full_queue_is_hashed_on_submit_and_a_dropped_stream_leaves_the_rest_intact() {
         let batcher = Md5Batcher::new();
         let pool = BufferPool::new(256, 4, 0);
@@ -304,7 +353,7 @@ mod tests {
             kept.submit(chunk.clone(), &pool);
             dropped.submit(chunk.clone(), &pool);
         }
-        // 6 MiB queued: past the bound, so the last submits hashed everything.
+        // 6 MiB submitted: past the bound, so a submit relieved the queue.
         assert!(batcher.streams.borrow().queued_bytes < QUEUED_BYTES_MAX);
         dropped.submit(chunk.clone(), &pool);
         drop(dropped);
