@@ -138,19 +138,17 @@ async fn receive_body_hashed(
     }
     let (block, file) = services.blocks.create().await.map_err(|error| S3Error::from_io("creating a block", &error))?;
     let written = stream_to_block(services, request, &file, staging, ended, size_max, hasher).await;
+    // Seal (fsync) before taking the digest: while the flush runs, this core's other uploads
+    // queue their buffers, so this stream's MD5 finds lanes to share. A body that then fails
+    // its Content-MD5 only cost a wasted flush; its block is removed below.
     let result = match written {
-        Ok(size) => {
-            let md5 = hasher.md5.digest(&services.buffers);
-            match verify_md5(expected_md5, &md5) {
-                Ok(()) => services
-                    .blocks
-                    .seal(&file)
-                    .await
-                    .map(|()| (size, md5))
-                    .map_err(|error| S3Error::from_io("sealing a block", &error)),
-                Err(error) => Err(error),
+        Ok(size) => match services.blocks.seal(&file).await {
+            Ok(()) => {
+                let md5 = hasher.md5.digest(&services.buffers);
+                verify_md5(expected_md5, &md5).map(|()| (size, md5))
             }
-        }
+            Err(error) => Err(S3Error::from_io("sealing a block", &error)),
+        },
         Err(error) => Err(error),
     };
     let _ = file.close().await;
