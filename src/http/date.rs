@@ -51,6 +51,43 @@ pub fn iso8601_bytes(ms: u64) -> [u8; 24] {
     out
 }
 
+/// `iso8601_bytes` for many timestamps in a row (a listing page): the calendar date is
+/// computed once per distinct day, which was a fifth of a page's encoding time.
+#[derive(Default)]
+pub struct Iso8601Days {
+    /// The day of `date` (days since the epoch), and its `YYYY-MM-DD` bytes.
+    cached: Option<(u64, [u8; 10])>,
+}
+
+impl Iso8601Days {
+    pub fn format(&mut self, ms: u64) -> [u8; 24] {
+        let day = ms / 86_400_000;
+        let date = match self.cached {
+            Some((cached_day, date)) if cached_day == day => date,
+            _ => {
+                let mut date = [0u8; 10];
+                date.copy_from_slice(&iso8601_bytes(ms)[..10]);
+                self.cached = Some((day, date));
+                date
+            }
+        };
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        out[..10].copy_from_slice(&date);
+        let second_of_day = ((ms / 1000) % 86_400) as u32;
+        let two = |value: u32| [b'0' + (value / 10) as u8, b'0' + (value % 10) as u8];
+        out[11..13].copy_from_slice(&two(second_of_day / 3600));
+        out[14..16].copy_from_slice(&two(second_of_day / 60 % 60));
+        out[17..19].copy_from_slice(&two(second_of_day % 60));
+        let millis = (ms % 1000) as u32;
+        out[20..23].copy_from_slice(&[
+            b'0' + (millis / 100) as u8,
+            b'0' + (millis / 10 % 10) as u8,
+            b'0' + (millis % 10) as u8,
+        ]);
+        out
+    }
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -85,6 +122,22 @@ pub fn with_current_http_date<R>(f: impl FnOnce(&str) -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_day_cache_formats_exactly_as_iso8601_bytes() {
+        let mut days = Iso8601Days::default();
+        // Runs of nearby instants (cache hits), day boundaries, leap days, far past and future.
+        let mut instants =
+            vec![0, 999, 86_399_999, 86_400_000, 951_782_400_000, 253_402_300_799_999, 400_000_000_000_000];
+        let mut ms = 1_764_000_000_000u64;
+        for step in 0..5000u64 {
+            ms += step * 7_919 % 3_600_000;
+            instants.push(ms);
+        }
+        for ms in instants {
+            assert_eq!(days.format(ms), iso8601_bytes(ms), "{ms}");
+        }
+    }
 
     #[test]
     fn formats_match_s3() {

@@ -28,6 +28,9 @@ impl From<io::Error> for SendError {
     }
 }
 
+/// Generated bodies of this size or more are written separately from their head.
+const SEPARATE_BODY_BYTES_MIN: usize = 16 * 1024;
+
 /// How a response goes out on its connection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Delivery {
@@ -57,6 +60,14 @@ pub async fn send_response(
         ResponseBody::Empty | ResponseBody::HeadOnly { .. } => {}
         ResponseBody::Bytes(bytes) => {
             if !delivery.head_only {
+                if bytes.len() >= SEPARATE_BODY_BYTES_MIN {
+                    // A large document (a listing page) goes in its own write rather than
+                    // being copied behind the head (and growing the head buffer for good).
+                    write_out(connection, out).await?;
+                    let written = connection.write_all(bytes).await?;
+                    crate::xml::recycle_document(written);
+                    return Ok(());
+                }
                 out.extend_from_slice(&bytes);
             }
         }

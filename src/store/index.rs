@@ -214,6 +214,8 @@ impl BucketIndex {
         };
         let mut lower_inclusive = !matches!(start_after, Some(marker) if marker >= prefix);
         let mut count = 0usize;
+        // Which list got the last entry: the marker for the next page is copied once, at the end.
+        let mut last_was_prefix = false;
         'seek: loop {
             let bound =
                 if lower_inclusive { Bound::Included(lower.as_slice()) } else { Bound::Excluded(lower.as_slice()) };
@@ -232,9 +234,8 @@ impl BucketIndex {
                             page.is_truncated = true;
                             break 'seek;
                         }
-                        let common = String::from_utf8_lossy(common).into_owned();
-                        page.last = Some(common.clone());
-                        page.common_prefixes.push(common);
+                        page.common_prefixes.push(String::from_utf8_lossy(common).into_owned());
+                        last_was_prefix = true;
                         count += 1;
                     }
                     // Every key under `common` sorts before `common + 0xFF` (UTF-8 never
@@ -247,9 +248,8 @@ impl BucketIndex {
                     page.is_truncated = true;
                     break 'seek;
                 }
-                let key = String::from_utf8_lossy(key).into_owned();
-                page.last = Some(key.clone());
-                page.objects.push((key, record.clone()));
+                page.objects.push((String::from_utf8_lossy(key).into_owned(), record.clone()));
+                last_was_prefix = false;
                 count += 1;
             }
             break;
@@ -257,6 +257,11 @@ impl BucketIndex {
         if query.max_keys == 0 {
             page.is_truncated = false;
         }
+        page.last = if last_was_prefix {
+            page.common_prefixes.last().cloned()
+        } else {
+            page.objects.last().map(|(key, _)| key.clone())
+        };
         page
     }
 }

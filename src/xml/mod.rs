@@ -14,6 +14,29 @@ use quick_xml::escape::escape;
 /// The S3 namespace every response document carries.
 pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
+thread_local! {
+    /// Large document buffers of this core, kept for the next large document.
+    static SPARE_DOCUMENTS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Spare document buffers a core keeps, and the largest kept.
+const SPARE_DOCUMENTS_MAX: usize = 8;
+const SPARE_DOCUMENT_BYTES_MAX: usize = 1024 * 1024;
+
+/// Takes back a written document's buffer for the next large document on this core.
+pub fn recycle_document(mut buffer: Vec<u8>) {
+    if buffer.capacity() > SPARE_DOCUMENT_BYTES_MAX {
+        return;
+    }
+    buffer.clear();
+    SPARE_DOCUMENTS.with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < SPARE_DOCUMENTS_MAX {
+            spare.push(buffer);
+        }
+    });
+}
+
 /// A minimal append-only XML writer over a byte buffer.
 pub struct XmlWriter {
     buffer: Vec<u8>,
@@ -22,7 +45,16 @@ pub struct XmlWriter {
 impl XmlWriter {
     /// A writer that starts with the XML declaration, as S3's documents do.
     pub fn with_declaration() -> Self {
-        let mut buffer = Vec::with_capacity(512);
+        Self::with_declaration_and_capacity(512)
+    }
+
+    /// As `with_declaration`, sized for a document of about `capacity` bytes (a listing page
+    /// of 1000 keys is ~200 KiB: growing to it by doubling would copy it several times).
+    /// The buffer is a recycled one where the core has one (see `recycle_document`): a
+    /// fresh allocation this large is mapped and faulted in page by page each time.
+    pub fn with_declaration_and_capacity(capacity: usize) -> Self {
+        let mut buffer = SPARE_DOCUMENTS.with(|spare| spare.borrow_mut().pop()).unwrap_or_default();
+        buffer.reserve(capacity);
         buffer.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         XmlWriter { buffer }
     }
