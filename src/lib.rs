@@ -11,7 +11,8 @@
 //!    this core owns it, otherwise through a bounded mailbox to its owner core.
 //! 5. Object bytes never cross cores: `store::blocks` writes and reads block files on the
 //!    connection's core; a record referencing them is committed to the owner's journal.
-//! 6. The answer is written head-and-small-body in one write; object bodies stream from blocks.
+//! 6. The answer is written head-and-small-body in one write; object bodies stream from blocks
+//!    through pooled buffers (or `sendfile`, see `server::zero_copy`).
 //!
 //! # Module map
 //! - `config`, `limits`, `error`: flags → Config; every limit; every S3 error code.
@@ -19,6 +20,7 @@
 //! - `http`: request heads, bodies, responses, dates.
 //! - `s3`: router, authentication (`auth`: SigV4, SigV2), checksums, and one file per action
 //!   family (bucket, object, list, delete_objects, multipart, copy, tagging, acl).
+//! - `hash`: MD5 of PUT bodies, several uploads hashed side by side (AVX-512 lanes).
 //! - `xml`: encoders and bounded decoders of S3 documents.
 //! - `shard`: bucket → shard → core, mailboxes, the owner-side shard.
 //! - `store`: records, index, journal with group commit, block files, recovery.

@@ -12,7 +12,7 @@ use crate::error::S3Error;
 use crate::hash::md5_batch::Md5Stream;
 use crate::limits::INLINE_OBJECT_BYTES_MAX;
 use crate::s3_error;
-use crate::store::buffer_pool::BufferPool;
+use crate::store::buffer_pool::{BufferLease, BufferPool};
 use crate::store::inline_budget::INLINE_BODIES;
 use crate::store::record::{BlockId, Extent, ObjectData};
 
@@ -78,6 +78,38 @@ impl BodyDigests {
     }
 }
 
+/// Staging buffers of an upload smaller than the pool's, for uploads beyond the lease budget.
+const SMALL_STAGING_BYTES: usize = 64 * 1024;
+
+/// Where an upload's staging buffers come from: the core's pooled 256 KiB buffers while the
+/// upload holds one of the pool's leases, small ones otherwise, so that hundreds of concurrent
+/// uploads on a core do not hold 256 KiB each (the lease budget bounds the large ones).
+struct StagingSource {
+    lease: Option<BufferLease>,
+}
+
+impl StagingSource {
+    fn new(services: &CoreServices) -> Self {
+        StagingSource { lease: services.buffers.try_lease() }
+    }
+
+    fn capacity(&self, services: &CoreServices) -> usize {
+        if self.lease.is_some() {
+            services.buffers.buffer_bytes()
+        } else {
+            SMALL_STAGING_BYTES
+        }
+    }
+
+    fn take(&self, services: &CoreServices) -> Vec<u8> {
+        if self.lease.is_some() {
+            services.buffers.take()
+        } else {
+            Vec::with_capacity(SMALL_STAGING_BYTES)
+        }
+    }
+}
+
 /// Streams the request body into storage. `allow_inline`: small bodies may live in the record.
 pub async fn receive_body(
     services: &CoreServices,
@@ -116,8 +148,9 @@ async fn receive_body_hashed(
     if request.body.declared_length().is_some_and(|length| length > size_max) {
         return Err(s3_error!(EntityTooLarge));
     }
-    let mut staging = services.buffers.take();
-    let capacity = services.buffers.buffer_bytes();
+    let source = StagingSource::new(services);
+    let mut staging = source.take(services);
+    let capacity = source.capacity(services);
     // Read until the buffer is full or the body ends: small bodies never touch a file.
     let mut ended = false;
     while staging.len() < capacity {
@@ -137,7 +170,7 @@ async fn receive_body_hashed(
         return Ok(body);
     }
     let (block, file) = services.blocks.create().await.map_err(|error| S3Error::from_io("creating a block", &error))?;
-    let written = stream_to_block(services, request, &file, staging, ended, size_max, hasher).await;
+    let written = stream_to_block(services, request, &file, (&source, staging), ended, size_max, hasher).await;
     // Seal (fsync) before taking the digest: while the flush runs, this core's other uploads
     // queue their buffers, so this stream's MD5 finds lanes to share. A body that then fails
     // its Content-MD5 only cost a wasted flush; its block is removed below.
@@ -178,12 +211,12 @@ async fn stream_to_block(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     file: &File,
-    mut staging: Vec<u8>,
+    (source, mut staging): (&StagingSource, Vec<u8>),
     mut ended: bool,
     size_max: u64,
     hasher: &mut BodyDigests,
 ) -> Result<u64, S3Error> {
-    let capacity = services.buffers.buffer_bytes();
+    let capacity = source.capacity(services);
     let mut offset = 0u64;
     loop {
         if offset + staging.len() as u64 > size_max {
@@ -196,7 +229,7 @@ async fn stream_to_block(
             // Hashed after the write, from the same buffer, so the disk write never waits
             // for the hash; the MD5 batches it with the core's other uploads.
             hasher.submit(written, &services.buffers);
-            staging = services.buffers.take();
+            staging = source.take(services);
             offset += length;
         }
         if ended {

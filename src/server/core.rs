@@ -25,10 +25,11 @@ use crate::store::recovery::RecoveredShard;
 
 /// Block I/O buffers a core keeps for reuse (more are allocated under load and freed after).
 const POOLED_BUFFERS_MAX: usize = 32;
-/// Responses of one core that may copy cached object data through a buffer at once; beyond
-/// this, cached data goes out with sendfile instead, so GET memory stays under
-/// `COPYING_RESPONSES_MAX * BLOCK_IO_BUFFER_BYTES` (16 MiB) whatever the connection count.
-const COPYING_RESPONSES_MAX: usize = 64;
+/// Block I/O buffers one core's requests may hold at once (leases of the pool): GETs copying
+/// cached data and uploads staging their bodies. Beyond it GETs use sendfile and uploads
+/// 64 KiB buffers, so buffer memory stays near `BUFFER_LEASES_MAX * BLOCK_IO_BUFFER_BYTES`
+/// (16 MiB) plus 64 KiB per further upload, whatever the connection count.
+const BUFFER_LEASES_MAX: usize = 64;
 /// Accept backlog of each core's listener.
 const LISTEN_BACKLOG: i32 = 1024;
 
@@ -100,7 +101,7 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreServices>, Rc<str>
         core,
         shards,
         blocks,
-        buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX, COPYING_RESPONSES_MAX),
+        buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX, BUFFER_LEASES_MAX),
         md5: Md5Batcher::new(),
         config: plan.config.clone(),
     };

@@ -64,7 +64,7 @@ fn copy_path_and_sendfile_serve_the_same_bytes() {
 
 #[test]
 fn many_concurrent_large_gets_beyond_the_copying_budget_all_complete() {
-    // 96 readers exceed the 64 copying leases of the core, so some responses go out with
+    // 96 readers exceed the 64 buffer leases of the core, so some responses go out with
     // sendfile while others copy: every byte must still arrive.
     let server = Server::start_with(1, &[]);
     let mut client = server.client();
