@@ -153,6 +153,42 @@ mod avx512 {
         }};
     }
 
+    /// The 16x16 transpose of 32-bit words: in 128-bit lanes (unpack 32, then 64), then across
+    /// them (two rounds of `shuffle_i32x4`).
+    #[target_feature(enable = "avx512f")]
+    fn transpose(rows: &[__m512i; LANES]) -> [__m512i; LANES] {
+        let t: [__m512i; LANES] = std::array::from_fn(|i| {
+            let (a, b) = (rows[i & !1], rows[i | 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_epi32(a, b)
+            } else {
+                _mm512_unpackhi_epi32(a, b)
+            }
+        });
+        // u[4g + j], lane k: column 4k + j of rows 4g..4g+3.
+        let u: [__m512i; LANES] = std::array::from_fn(|i| {
+            let (group, j) = (i & !3, i & 3);
+            let (a, b) = (t[group + (j >> 1)], t[group + 2 + (j >> 1)]);
+            if j % 2 == 0 {
+                _mm512_unpacklo_epi64(a, b)
+            } else {
+                _mm512_unpackhi_epi64(a, b)
+            }
+        });
+        let mut m = [_mm512_setzero_si512(); LANES];
+        for j in 0..4 {
+            let low_a = _mm512_shuffle_i32x4::<0x44>(u[j], u[4 + j]);
+            let high_a = _mm512_shuffle_i32x4::<0xEE>(u[j], u[4 + j]);
+            let low_b = _mm512_shuffle_i32x4::<0x44>(u[8 + j], u[12 + j]);
+            let high_b = _mm512_shuffle_i32x4::<0xEE>(u[8 + j], u[12 + j]);
+            m[j] = _mm512_shuffle_i32x4::<0x88>(low_a, low_b);
+            m[4 + j] = _mm512_shuffle_i32x4::<0xDD>(low_a, low_b);
+            m[8 + j] = _mm512_shuffle_i32x4::<0x88>(high_a, high_b);
+            m[12 + j] = _mm512_shuffle_i32x4::<0xDD>(high_a, high_b);
+        }
+        m
+    }
+
     #[target_feature(enable = "avx512f")]
     pub unsafe fn compress_lanes(states: &mut [[u32; 4]; LANES], inputs: [&[u8]; LANES], count: usize) {
         let table = sines();
@@ -165,16 +201,13 @@ mod avx512 {
         }
         // SAFETY (loads/stores): `columns` rows are 16 u32 = 64 bytes; unaligned forms used.
         let mut s: [__m512i; 4] = std::array::from_fn(|word| _mm512_loadu_si512(columns[word].as_ptr().cast()));
-        let mut words = [[0u32; LANES]; 16];
         for block in 0..count {
             let offset = block * BLOCK_BYTES;
-            for (lane, input) in inputs.iter().enumerate() {
-                let bytes = &input[offset..offset + BLOCK_BYTES];
-                for (word, chunk) in bytes.chunks_exact(4).enumerate() {
-                    words[word][lane] = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-                }
-            }
-            let m: [__m512i; 16] = std::array::from_fn(|word| _mm512_loadu_si512(words[word].as_ptr().cast()));
+            // Lane l's block is row l; MD5 wants word w of every lane together (column w).
+            let rows: [__m512i; LANES] = std::array::from_fn(|lane| {
+                _mm512_loadu_si512(inputs[lane][offset..offset + BLOCK_BYTES].as_ptr().cast())
+            });
+            let m = transpose(&rows);
             let saved = s;
             for i in (0..16).step_by(4) {
                 four_steps!(s, m, k, i, 0xCA, 7, 12, 17, 22);
