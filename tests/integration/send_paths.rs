@@ -63,7 +63,7 @@ fn copy_path_and_sendfile_serve_the_same_bytes() {
 }
 
 #[test]
-fn many_concurrent_large_gets_beyond_the_copying_budget_all_complete() {
+fn many_concurrent_large_gets_beyond_the_buffer_leases_all_complete() {
     // 96 readers exceed the 64 buffer leases of the core, so some responses go out with
     // sendfile while others copy: every byte must still arrive.
     let server = Server::start_with(1, &[]);
@@ -85,5 +85,29 @@ fn many_concurrent_large_gets_beyond_the_copying_budget_all_complete() {
         .collect();
     for reader in readers {
         reader.join().expect("reader thread");
+    }
+}
+
+#[test]
+fn clients_leaving_mid_body_on_either_path_leave_the_server_serving() {
+    use std::io::{Read, Write};
+    for flag in ["0", "1"] {
+        let mut server = Server::start_with(1, &["--sendfile-min-bytes", flag]);
+        let mut client = server.client();
+        client.put("/leavers", b"").expect(200, "create bucket");
+        let data = random_bytes(8 * 1024 * 1024, 5);
+        client.put("/leavers/big", &data).expect(200, "put");
+        for _ in 0..5 {
+            // Ask for 8 MiB, read a little, then close with most of the body unsent.
+            let mut stream = connect(server.addr);
+            stream.write_all(b"GET /leavers/big HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("request");
+            let mut start = [0u8; 4096];
+            let read = stream.read(&mut start).expect("first bytes");
+            assert!(read > 0 && start.starts_with(b"HTTP/1.1 200"), "--sendfile-min-bytes {flag}");
+            drop(stream);
+        }
+        server.assert_serving(&format!("clients leaving mid-body, --sendfile-min-bytes {flag}"));
+        let again = client.get("/leavers/big").expect(200, "a full GET afterwards");
+        assert!(again.body == data, "--sendfile-min-bytes {flag}: bytes after the leavers");
     }
 }
