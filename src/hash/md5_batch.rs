@@ -91,15 +91,13 @@ impl Md5Batcher {
         let mut streams = self.streams.borrow_mut();
         let streams = &mut *streams;
         let has_data = |slot: &Option<Slot>| slot.as_ref().is_some_and(|slot| !slot.queue.is_empty());
+        let target = match goal {
+            Goal::Drain(target) => Some(target),
+            Goal::Relieve => None,
+        };
         let mut lanes: Vec<usize> = Vec::with_capacity(LANES);
-        if let Goal::Drain(target) = goal {
-            lanes.push(target);
-        }
+        lanes.extend(target);
         if md5_kernel::lanes_supported() {
-            let target = match goal {
-                Goal::Drain(target) => Some(target),
-                Goal::Relieve => None,
-            };
             let mut others: Vec<usize> =
                 (0..streams.slots.len()).rev().filter(|&i| has_data(&streams.slots[i]) && Some(i) != target).collect();
             loop {
@@ -110,9 +108,9 @@ impl Md5Batcher {
                         None => break,
                     }
                 }
-                let done = match goal {
-                    Goal::Drain(target) => !lanes.contains(&target),
-                    Goal::Relieve => streams.queued_bytes < QUEUED_BYTES_MAX / 2,
+                let done = match target {
+                    Some(target) => !lanes.contains(&target),
+                    None => streams.queued_bytes < QUEUED_BYTES_MAX / 2,
                 };
                 if done || lanes.len() < 2 {
                     break;
@@ -141,14 +139,14 @@ impl Md5Batcher {
             }
         }
         // What lanes could not do: the target alone, or relieving a queue fed by one stream.
-        match goal {
-            Goal::Drain(target) => {
+        match target {
+            Some(target) => {
                 if let Some(slot) = streams.slots[target].as_mut() {
                     let hashed = slot.hash_alone(pool);
                     streams.queued_bytes = streams.queued_bytes.saturating_sub(hashed);
                 }
             }
-            Goal::Relieve => {
+            None => {
                 for slot in streams.slots.iter_mut().flatten() {
                     if streams.queued_bytes < QUEUED_BYTES_MAX / 2 {
                         break;
