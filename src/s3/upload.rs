@@ -81,32 +81,47 @@ impl BodyDigests {
 /// Staging buffers of an upload smaller than the pool's, for uploads beyond the lease budget.
 const SMALL_STAGING_BYTES: usize = 64 * 1024;
 
-/// Where an upload's staging buffers come from: the core's pooled 256 KiB buffers while the
-/// upload holds one of the pool's leases, small ones otherwise, so that hundreds of concurrent
+/// An upload's staging buffer. It is one of the core's pooled 256 KiB buffers while the upload
+/// holds one of the pool's leases, a small one otherwise, so that hundreds of concurrent
 /// uploads on a core do not hold 256 KiB each (the lease budget bounds the large ones).
-struct StagingSource {
+struct Staging {
+    buffer: Vec<u8>,
     lease: Option<BufferLease>,
+    capacity: usize,
 }
 
-impl StagingSource {
+impl Staging {
     fn new(services: &CoreServices) -> Self {
-        StagingSource { lease: services.buffers.try_lease() }
+        let lease = services.buffers.try_lease();
+        let capacity = if lease.is_some() { services.buffers.buffer_bytes() } else { SMALL_STAGING_BYTES };
+        let mut staging = Staging { buffer: Vec::new(), lease, capacity };
+        staging.buffer = staging.fresh(services);
+        staging
     }
 
-    fn capacity(&self, services: &CoreServices) -> usize {
-        if self.lease.is_some() {
-            services.buffers.buffer_bytes()
-        } else {
-            SMALL_STAGING_BYTES
-        }
-    }
-
-    fn take(&self, services: &CoreServices) -> Vec<u8> {
+    fn fresh(&self, services: &CoreServices) -> Vec<u8> {
         if self.lease.is_some() {
             services.buffers.take()
         } else {
             Vec::with_capacity(SMALL_STAGING_BYTES)
         }
+    }
+
+    /// Reads body bytes until the buffer is full or the body ends; true at the end.
+    async fn fill(&mut self, request: &mut S3Request<'_>) -> Result<bool, S3Error> {
+        while self.buffer.len() < self.capacity {
+            let room = self.capacity - self.buffer.len();
+            if request.body.read_into(request.connection, &mut self.buffer, room).await? == 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The filled buffer, replaced by a fresh one.
+    fn take_filled(&mut self, services: &CoreServices) -> Vec<u8> {
+        let fresh = self.fresh(services);
+        std::mem::replace(&mut self.buffer, fresh)
     }
 }
 
@@ -148,29 +163,21 @@ async fn receive_body_hashed(
     if request.body.declared_length().is_some_and(|length| length > size_max) {
         return Err(s3_error!(EntityTooLarge));
     }
-    let source = StagingSource::new(services);
-    let mut staging = source.take(services);
-    let capacity = source.capacity(services);
     // Read until the buffer is full or the body ends: small bodies never touch a file.
-    let mut ended = false;
-    while staging.len() < capacity {
-        let room = capacity - staging.len();
-        if request.body.read_into(request.connection, &mut staging, room).await? == 0 {
-            ended = true;
-            break;
-        }
-    }
-    if ended && allow_inline && staging.len() <= INLINE_OBJECT_BYTES_MAX && INLINE_BODIES.has_room_for(staging.len()) {
-        hasher.update(&staging, &services.buffers);
+    let mut staging = Staging::new(services);
+    let ended = staging.fill(request).await?;
+    let staged = &staging.buffer;
+    if ended && allow_inline && staged.len() <= INLINE_OBJECT_BYTES_MAX && INLINE_BODIES.has_room_for(staged.len()) {
+        hasher.update(staged, &services.buffers);
         let md5 = hasher.md5.digest(&services.buffers);
         verify_md5(expected_md5, &md5)?;
-        let data = ObjectData::Inline(INLINE_BODIES.copy(&staging));
-        let body = ReceivedBody { size: staging.len() as u64, data, md5, checksum: None };
-        services.buffers.give(staging);
+        let data = ObjectData::Inline(INLINE_BODIES.copy(staged));
+        let body = ReceivedBody { size: staged.len() as u64, data, md5, checksum: None };
+        services.buffers.give(staging.buffer);
         return Ok(body);
     }
     let (block, file) = services.blocks.create().await.map_err(|error| S3Error::from_io("creating a block", &error))?;
-    let written = stream_to_block(services, request, &file, (&source, staging), ended, size_max, hasher).await;
+    let written = stream_to_block(services, request, &file, staging, ended, size_max, hasher).await;
     // Seal (fsync) before taking the digest: while the flush runs, this core's other uploads
     // queue their buffers, so this stream's MD5 finds lanes to share. A body that then fails
     // its Content-MD5 only cost a wasted flush; its block is removed below.
@@ -211,39 +218,31 @@ async fn stream_to_block(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     file: &File,
-    (source, mut staging): (&StagingSource, Vec<u8>),
+    mut staging: Staging,
     mut ended: bool,
     size_max: u64,
     hasher: &mut BodyDigests,
 ) -> Result<u64, S3Error> {
-    let capacity = source.capacity(services);
     let mut offset = 0u64;
     loop {
-        if offset + staging.len() as u64 > size_max {
+        let length = staging.buffer.len() as u64;
+        if offset + length > size_max {
             return Err(s3_error!(EntityTooLarge));
         }
-        if !staging.is_empty() {
-            let length = staging.len() as u64;
-            let (result, written) = file.write_all_at(staging, offset).await;
+        if length > 0 {
+            let (result, written) = file.write_all_at(staging.take_filled(services), offset).await;
             result.map_err(|error| S3Error::from_io("writing a block", &error))?;
             // Hashed after the write, from the same buffer, so the disk write never waits
             // for the hash; the MD5 batches it with the core's other uploads.
             hasher.submit(written, &services.buffers);
-            staging = source.take(services);
             offset += length;
         }
         if ended {
             break;
         }
-        while staging.len() < capacity {
-            let room = capacity - staging.len();
-            if request.body.read_into(request.connection, &mut staging, room).await? == 0 {
-                ended = true;
-                break;
-            }
-        }
+        ended = staging.fill(request).await?;
     }
-    services.buffers.give(staging);
+    services.buffers.give(staging.buffer);
     Ok(offset)
 }
 
