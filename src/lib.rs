@@ -25,7 +25,10 @@
 //! - `shard`: bucket → shard → core, mailboxes, the owner-side shard.
 //! - `store`: records, index, journal with group commit, block files, recovery.
 
+pub mod buffer_pool;
 pub mod config;
+pub mod dates;
+pub mod encoding;
 pub mod error;
 pub mod hash;
 pub mod http;

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::md5_kernel::{self, BLOCK_BYTES, INITIAL_STATE, LANES};
-use crate::store::buffer_pool::BufferPool;
+use crate::buffer_pool::BufferPool;
 
 /// Bytes queued across a core's streams before they are hashed (16 lanes of 256 KiB).
 const QUEUED_BYTES_MAX: usize = 4 * 1024 * 1024;

@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 use super::chunked::{ChunkDecoder, ChunkError, ChunkEvent};
 use super::connection::Connection;
 use super::request::RequestHead;
+use crate::encoding::hex;
 use crate::error::S3Error;
 use crate::limits::{CONNECTION_BUFFER_BYTES, READ_TIMEOUT_MS};
 use crate::s3::auth::sigv4::{chunk_signature, sha256_hex, trailer_signature, EMPTY_SHA256};
 use crate::s3::auth::{constant_time_eq, BodyVerification, ChunkSigning};
-use crate::s3::upload::hex;
 use crate::s3_error;
 
 /// The signed payload hash (`x-amz-content-sha256`) a body must match.

@@ -4,6 +4,5 @@
 pub mod body;
 pub mod chunked;
 pub mod connection;
-pub mod date;
 pub mod request;
 pub mod response;

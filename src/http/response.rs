@@ -91,7 +91,7 @@ impl Response {
             self.status.as_u16(),
             self.status.canonical_reason().unwrap_or("")
         );
-        crate::http::date::with_current_http_date(|date| {
+        crate::dates::with_current_http_date(|date| {
             let _ = write!(VecWriter(out), "Date: {date}\r\n");
         });
         let _ =

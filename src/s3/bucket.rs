@@ -3,8 +3,8 @@
 
 use super::names::validate_bucket_name;
 use super::{CoreServices, S3Request};
+use crate::dates::now_ms;
 use crate::error::S3Error;
-use crate::http::date::now_ms;
 use crate::http::response::Response;
 use crate::limits::XML_BODY_BYTES_MAX;
 use crate::xml::{list, XmlWriter};

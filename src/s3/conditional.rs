@@ -2,8 +2,8 @@
 //! `If-Unmodified-Since` on reads (RFC 7232 as S3 applies it), and the conditional-write
 //! headers of PutObject.
 
+use crate::dates::parse_http_date;
 use crate::error::S3Error;
-use crate::http::date::parse_http_date;
 use crate::http::request::RequestHead;
 use crate::s3_error;
 use crate::shard::owner::WriteCondition;

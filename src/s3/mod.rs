@@ -21,6 +21,7 @@ pub mod uri;
 
 use std::rc::Rc;
 
+use crate::buffer_pool::BufferPool;
 use crate::error::S3Error;
 use crate::http::body::BodyReader;
 use crate::http::connection::Connection;
@@ -29,7 +30,6 @@ use crate::http::response::Response;
 use crate::s3_error;
 use crate::shard::ShardRouter;
 use crate::store::blocks::BlockStore;
-use crate::store::buffer_pool::BufferPool;
 use router::Action;
 use uri::Query;
 

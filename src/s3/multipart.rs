@@ -11,11 +11,11 @@ use md5::{Digest, Md5};
 use super::checksum::{multipart_checksum, upload_checksum, ChecksumAlgorithm};
 use super::copy::{copy_source, range_md5, share_data, write_block};
 use super::metadata::attributes_from_head;
-use super::upload::{discard, hex, receive_body};
-use super::uri::url_encode_key;
+use super::upload::{discard, receive_body};
 use super::{CoreServices, S3Request};
+use crate::dates::now_ms;
+use crate::encoding::{decode_hex, hex, percent_encode};
 use crate::error::S3Error;
-use crate::http::date::now_ms;
 use crate::http::response::Response;
 use crate::limits::{LIST_PARTS_MAX, MULTIPART_OBJECT_BYTES_MAX, PART_BYTES_MAX, PART_NUMBER_MAX, XML_BODY_BYTES_MAX};
 use crate::s3_error;
@@ -229,7 +229,7 @@ fn build_object(
                 part.size
             ));
         }
-        let digest = decode_hex_md5(&part.etag).ok_or_else(|| s3_error!(InvalidPart))?;
+        let digest = decode_hex::<16>(&part.etag).ok_or_else(|| s3_error!(InvalidPart))?;
         digests.update(digest);
         size += part.size;
         extents.extend(part.extents.iter().copied());
@@ -256,17 +256,6 @@ fn build_object(
     })
 }
 
-fn decode_hex_md5(text: &str) -> Option<[u8; 16]> {
-    let mut out = [0u8; 16];
-    if text.len() != 32 {
-        return None;
-    }
-    for (index, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(index * 2..index * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 pub async fn complete_multipart_upload(
     services: &CoreServices,
     request: &mut S3Request<'_>,
@@ -277,7 +266,7 @@ pub async fn complete_multipart_upload(
     let document = request.read_document(XML_BODY_BYTES_MAX).await?;
     let requested = documents::decode_complete_parts(&document)?;
     let min_part_bytes = services.config.multipart_min_part_bytes;
-    let location = format!("/{}/{}", bucket, url_encode_key(&key));
+    let location = format!("/{}/{}", bucket, percent_encode(key.as_bytes(), true));
     let (result_bucket, result_key) = (bucket.clone(), key.clone());
     let record = services
         .shards
@@ -442,8 +431,8 @@ mod tests {
         let ok = build_object(&upload, &[part(1, A), part(2, B)], 10).unwrap();
         assert_eq!(ok.size, 15);
         // md5(md5("a") ++ md5("b")) with the part count, as S3 computes it.
-        let mut both = decode_hex_md5(A).unwrap().to_vec();
-        both.extend(decode_hex_md5(B).unwrap());
+        let mut both = decode_hex::<16>(A).unwrap().to_vec();
+        both.extend(decode_hex::<16>(B).unwrap());
         assert_eq!(ok.etag, format!("{}-2", hex(&Md5::digest(&both))));
         match &ok.data {
             ObjectData::Blocks(extents) => assert_eq!(extents.len(), 2),

@@ -10,8 +10,8 @@ use super::range::{parse_range, RangeRequest};
 use super::tagging::check_version_id;
 use super::upload::{discard, receive_body};
 use super::{CoreServices, S3Request};
+use crate::dates::now_ms;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::http::date::now_ms;
 use crate::http::response::{Response, ResponseBody};
 use crate::limits::OBJECT_BYTES_MAX;
 use crate::s3_error;
@@ -90,7 +90,7 @@ pub async fn get_object(
         if error.code == S3ErrorCode::NotModified {
             return Ok(Response::new(StatusCode::NOT_MODIFIED)
                 .header("ETag", format_args!("\"{}\"", record.etag))
-                .header("Last-Modified", crate::http::date::http_date(record.last_modified_ms)));
+                .header("Last-Modified", crate::dates::http_date(record.last_modified_ms)));
         }
         return Err(error);
     }

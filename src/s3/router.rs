@@ -3,7 +3,8 @@
 
 use http::Method;
 
-use super::uri::{percent_decode_utf8, Query};
+use super::uri::Query;
+use crate::encoding::percent_decode_utf8;
 use crate::error::S3Error;
 use crate::limits::KEY_BYTES_MAX;
 use crate::s3_error;

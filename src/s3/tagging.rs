@@ -1,8 +1,9 @@
 //! Tags: S3's limits and characters, the `x-amz-tagging` query form, the `<Tagging>`
 //! document, and the bucket tagging actions.
 
-use super::uri::{percent_decode_utf8, Query};
+use super::uri::Query;
 use super::{CoreServices, S3Request};
+use crate::encoding::percent_decode_utf8;
 use crate::error::S3Error;
 use crate::http::response::Response;
 use crate::limits::XML_BODY_BYTES_MAX;

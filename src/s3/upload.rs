@@ -8,11 +8,12 @@ use monoio::fs::File;
 
 use super::checksum::{requested_checksum, verify as verify_checksum, ChecksumHasher};
 use super::{CoreServices, S3Request};
+use crate::buffer_pool::{BufferLease, BufferPool};
+use crate::encoding::hex;
 use crate::error::S3Error;
 use crate::hash::md5_batch::Md5Stream;
 use crate::limits::INLINE_OBJECT_BYTES_MAX;
 use crate::s3_error;
-use crate::store::buffer_pool::{BufferLease, BufferPool};
 use crate::store::inline_budget::INLINE_BODIES;
 use crate::store::record::{BlockId, Extent, ObjectData};
 
@@ -29,16 +30,6 @@ impl ReceivedBody {
     pub fn md5_hex(&self) -> String {
         hex(&self.md5)
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[(byte >> 4) as usize] as char);
-        out.push(DIGITS[(byte & 15) as usize] as char);
-    }
-    out
 }
 
 /// The Content-MD5 header decoded (InvalidDigest when it is not 16 bytes of base64).
@@ -251,15 +242,5 @@ pub async fn discard(services: &CoreServices, data: &ObjectData) {
     let blocks: Vec<BlockId> = data.blocks().collect();
     for block in blocks {
         services.blocks.remove(block).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_is_lowercase() {
-        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
     }
 }

@@ -9,6 +9,7 @@ use http::{Method, StatusCode};
 use monoio::net::TcpStream;
 
 use super::send_object::{send_response, Delivery, SendError};
+use crate::encoding::percent_decode;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::http::body::BodyReader;
 use crate::http::connection::Connection;
@@ -17,7 +18,7 @@ use crate::http::response::{Response, ResponseBody};
 use crate::limits::{DRAIN_BYTES_MAX, IDLE_TIMEOUT_MS, READ_TIMEOUT_MS, REQUEST_HEAD_BYTES_MAX};
 use crate::s3::auth::{authenticate, SignedRequest};
 use crate::s3::router::{parse_path, parse_virtual_hosted_path, route, virtual_host_bucket};
-use crate::s3::uri::{percent_decode, Query};
+use crate::s3::uri::Query;
 use crate::s3::{handle, CoreServices, S3Request};
 use crate::s3_error;
 

@@ -12,6 +12,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 use monoio::{FusionDriver, RuntimeBuilder};
 
 use super::connection_loop;
+use crate::buffer_pool::BufferPool;
 use crate::config::Config;
 use crate::hash::md5_batch::Md5Batcher;
 use crate::limits::{BLOCK_IO_BUFFER_BYTES, CONNECTIONS_PER_CORE_MAX};
@@ -19,7 +20,6 @@ use crate::s3::CoreServices;
 use crate::shard::router::{serve_mailbox, Envelope, Mailbox};
 use crate::shard::{Shard, ShardRouter};
 use crate::store::blocks::BlockStore;
-use crate::store::buffer_pool::BufferPool;
 use crate::store::group_sync::GroupSync;
 use crate::store::recovery::RecoveredShard;
 

@@ -9,10 +9,10 @@ use monoio::buf::IoBufMut;
 use monoio::fs::File;
 
 use super::zero_copy;
+use crate::buffer_pool::BufferLease;
 use crate::http::connection::Connection;
 use crate::http::response::{Response, ResponseBody};
 use crate::s3::CoreServices;
-use crate::store::buffer_pool::BufferLease;
 use crate::store::record::{slice_extents, Extent, ObjectData};
 
 pub enum SendError {

@@ -7,7 +7,6 @@
 //! - A block is unlinked only after the entry that released it is durable.
 
 pub mod blocks;
-pub mod buffer_pool;
 pub mod codec;
 pub mod durable;
 pub mod group_sync;

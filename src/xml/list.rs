@@ -1,8 +1,8 @@
 //! Listing documents: ListAllMyBucketsResult and ListBucketResult (V1 and V2).
 
 use super::XmlWriter;
-use crate::http::date::{iso8601, Iso8601Days};
-use crate::s3::uri::url_encode_key;
+use crate::dates::{iso8601, Iso8601Days};
+use crate::encoding::percent_encode;
 use crate::store::index::ListPage;
 use crate::store::record::ObjectRecord;
 
@@ -54,7 +54,7 @@ pub struct ListEcho<'a> {
 impl ListEcho<'_> {
     fn text<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
         if self.url_encode {
-            url_encode_key(text).into()
+            percent_encode(text.as_bytes(), true).into()
         } else {
             text.into()
         }

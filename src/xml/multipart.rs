@@ -4,9 +4,9 @@
 
 use super::list::{OWNER_DISPLAY_NAME, OWNER_ID};
 use super::{tree, XmlDecodeError, XmlWriter};
-use crate::http::date::iso8601;
+use crate::dates::iso8601;
+use crate::encoding::percent_encode;
 use crate::limits::{PART_NUMBER_MAX, XML_BODY_BYTES_MAX};
-use crate::s3::uri::url_encode_key;
 use crate::store::record::{PartRecord, UploadRecord};
 
 fn owner_as(xml: &mut XmlWriter, element: &str) {
@@ -142,7 +142,7 @@ pub struct UploadsPage<'a> {
 }
 
 pub fn list_uploads(page: &UploadsPage<'_>) -> Vec<u8> {
-    let text = |value: &str| if page.url_encode { url_encode_key(value) } else { value.to_string() };
+    let text = |value: &str| if page.url_encode { percent_encode(value.as_bytes(), true) } else { value.to_string() };
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("ListMultipartUploadsResult");
     xml.element("Bucket", page.bucket);

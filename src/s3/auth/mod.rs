@@ -12,8 +12,9 @@ pub mod sigv4;
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::dates::{amz_date, now_ms, parse_amz_date, parse_http_date};
+use crate::encoding::hex;
 use crate::error::S3Error;
-use crate::http::date::{now_ms, parse_http_date};
 use crate::http::request::RequestHead;
 use crate::s3_error;
 
@@ -151,34 +152,6 @@ pub fn authenticate(credentials: &Credentials, request: &SignedRequest<'_>) -> R
     }
 }
 
-/// `yyyymmddThhmmssZ` → milliseconds since the epoch.
-fn parse_amz_date(text: &str) -> Option<u64> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u32>().ok();
-    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
-    let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let days = days_from_civil(i64::from(year), month, day);
-    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-    u64::try_from(seconds).ok().map(|s| s * 1000)
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = i64::from(if month > 2 { month - 3 } else { month + 9 });
-    let day_of_year = (153 * month_index + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 fn check_skew(request_ms: u64, now: u64) -> Result<(), S3Error> {
     if request_ms.abs_diff(now) > CLOCK_SKEW_MS_MAX {
         return Err(s3_error!(
@@ -235,7 +208,7 @@ fn verify_v4(
     let scope = format!("{}/{}/{}/aws4_request", credential.date, credential.region, credential.service);
     let to_sign = sigv4::string_to_sign(timestamp, &scope, &canonical);
     let key = sigv4::signing_key(secret, credential.date, credential.region, credential.service);
-    let expected = crate::s3::upload::hex(&sigv4::hmac_sha256(&key, to_sign.as_bytes()));
+    let expected = hex(&sigv4::hmac_sha256(&key, to_sign.as_bytes()));
     if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
         log::debug!("SigV4 mismatch; canonical request was:\n{canonical}");
         return Err(mismatch());
@@ -270,7 +243,7 @@ fn verify_v4_header(
         (None, Some(date)) => {
             let ms = parse_http_date(date)
                 .ok_or_else(|| denied("AWS authentication requires a valid Date or x-amz-date header"))?;
-            amz_timestamp(ms)
+            amz_date(ms)
         }
         (None, None) => return Err(denied("AWS authentication requires a valid Date or x-amz-date header")),
     };
@@ -430,24 +403,9 @@ fn verify_v2_presigned(
     Ok(BodyVerification::default())
 }
 
-/// Milliseconds → `yyyymmddThhmmssZ`.
-fn amz_timestamp(ms: u64) -> String {
-    let iso = crate::http::date::iso8601(ms);
-    // 2017-08-29T22:36:03.613Z → 20170829T223603Z
-    format!("{}{}{}T{}{}{}Z", &iso[0..4], &iso[5..7], &iso[8..10], &iso[11..13], &iso[14..16], &iso[17..19])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn amz_dates_round_trip() {
-        assert_eq!(parse_amz_date("20130524T000000Z"), Some(1_369_353_600_000));
-        assert_eq!(amz_timestamp(1_369_353_600_000), "20130524T000000Z");
-        assert_eq!(parse_amz_date("2013-05-24"), None);
-        assert_eq!(parse_amz_date("20131324T000000Z"), None);
-    }
 
     #[test]
     fn credentials_file_and_debug_hide_secrets() {

@@ -5,8 +5,8 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::encoding::{hex, percent_encode};
 use crate::http::request::RequestHead;
-use crate::s3::upload::hex;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -31,29 +31,13 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     hmac_sha256(&service_key, b"aws4_request")
 }
 
-/// RFC 3986 encoding as SigV4 wants it: unreserved characters kept, everything else `%XX`
-/// (upper-case), `/` kept only when `keep_slash`.
-pub fn uri_encode(input: &[u8], keep_slash: bool) -> String {
-    let mut out = String::with_capacity(input.len() * 3 / 2);
-    for &byte in input {
-        let keep =
-            byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') || (keep_slash && byte == b'/');
-        if keep {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// The canonical query string from decoded (name, value) pairs, minus `X-Amz-Signature`.
 pub fn canonical_query(pairs: &[(String, Option<String>)]) -> String {
     let mut encoded: Vec<(String, String)> = pairs
         .iter()
         .filter(|(name, _)| name != "X-Amz-Signature")
         .map(|(name, value)| {
-            (uri_encode(name.as_bytes(), false), uri_encode(value.as_deref().unwrap_or("").as_bytes(), false))
+            (percent_encode(name.as_bytes(), false), percent_encode(value.as_deref().unwrap_or("").as_bytes(), false))
         })
         .collect();
     encoded.sort();
@@ -83,7 +67,7 @@ pub fn canonical_request(
     let mut canonical = String::with_capacity(512);
     canonical.push_str(head.method.as_str());
     canonical.push('\n');
-    canonical.push_str(&uri_encode(decoded_path, true));
+    canonical.push_str(&percent_encode(decoded_path, true));
     canonical.push('\n');
     canonical.push_str(&canonical_query(query));
     canonical.push('\n');
@@ -212,12 +196,5 @@ mod tests {
         let chunk = vec![b'a'; 65536];
         let signature = chunk_signature(&key, "20130524T000000Z", SCOPE, seed, &sha256_hex(&chunk));
         assert_eq!(signature, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648");
-    }
-
-    #[test]
-    fn uri_encoding_rules() {
-        assert_eq!(uri_encode(b"a b/c~d+e*", true), "a%20b/c~d%2Be%2A");
-        assert_eq!(uri_encode(b"a/b", false), "a%2Fb");
-        assert_eq!(uri_encode("dt=2026-11-25/é".as_bytes(), true), "dt%3D2026-11-25/%C3%A9");
     }
 }

@@ -1,5 +1,7 @@
-//! Time formats of the S3 API: RFC 7231 dates for headers (`Date`, `Last-Modified`) and
-//! ISO 8601 with milliseconds for XML (`LastModified`, `CreationDate`).
+//! Time and its text forms in the S3 API, in one place: RFC 7231 dates for headers (`Date`,
+//! `Last-Modified`), ISO 8601 with milliseconds for XML (`LastModified`, `CreationDate`), and
+//! SigV4's `yyyymmddThhmmssZ`. One pair of calendar conversions (Howard Hinnant's algorithms,
+//! proleptic Gregorian) serves them all.
 
 use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -88,7 +90,47 @@ impl Iso8601Days {
     }
 }
 
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+/// `yyyymmddThhmmssZ` (SigV4's `x-amz-date`) → milliseconds since the epoch.
+pub fn parse_amz_date(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u32>().ok();
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    u64::try_from(seconds).ok().map(|s| s * 1000)
+}
+
+/// Milliseconds since the epoch → `yyyymmddThhmmssZ`.
+pub fn amz_date(ms: u64) -> String {
+    let iso = iso8601_bytes(ms);
+    // 2017-08-29T22:36:03.613Z → 20170829T223603Z
+    let picked: Vec<u8> = [0..4, 5..7, 8..10, 10..11, 11..13, 14..16, 17..19]
+        .into_iter()
+        .flat_map(|range| iso[range].iter().copied())
+        .chain(std::iter::once(b'Z'))
+        .collect();
+    String::from_utf8_lossy(&picked).into_owned()
+}
+
+/// Days since 1970-01-01 of a civil date.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = i64::from(if month > 2 { month - 3 } else { month + 9 });
+    let day_of_year = (153 * month_index + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The civil date of a day since 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -149,5 +191,22 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[test]
+    fn amz_dates_round_trip() {
+        assert_eq!(parse_amz_date("20130524T000000Z"), Some(1_369_353_600_000));
+        assert_eq!(amz_date(1_369_353_600_000), "20130524T000000Z");
+        assert_eq!(amz_date(1_504_046_163_613), "20170829T223603Z");
+        assert_eq!(parse_amz_date("2013-05-24"), None);
+        assert_eq!(parse_amz_date("20131324T000000Z"), None);
+    }
+
+    #[test]
+    fn calendar_conversions_are_inverse() {
+        for days in (-800_000..800_000).step_by(997) {
+            let (year, month, day) = civil_from_days(days);
+            assert_eq!(days_from_civil(year, month, day), days);
+        }
     }
 }
