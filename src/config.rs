@@ -90,17 +90,12 @@ pub struct Config {
     pub cores: usize,
     /// Normalised: empty, or `/segment...` without a trailing slash.
     pub path_prefix: String,
-    pub multipart_min_part_bytes: u64,
     /// Smallest body sent with sendfile; 0: never.
     pub sendfile_min_bytes: u64,
     /// Memory inline object bodies may hold.
     pub inline_budget_bytes: usize,
-    /// Whether `x-amz-checksum-*` values are verified (and stored).
-    pub verify_checksums: bool,
-    /// Domains for virtual-hosted-style addressing (lower-case, no leading dot).
-    pub virtual_host_domains: Vec<String>,
-    /// Empty: every request is accepted (open mode).
-    pub credentials: crate::s3::auth::Credentials,
+    /// What the S3 layer takes (credentials, checksums, part sizes, virtual hosts).
+    pub s3: std::sync::Arc<crate::s3::Settings>,
     pub log_level: log::LevelFilter,
 }
 
@@ -137,15 +132,18 @@ impl Config {
             .map(|domain| domain.trim().trim_start_matches('.').to_ascii_lowercase())
             .filter(|domain| !domain.is_empty())
             .collect();
-        Ok(Config {
+        let s3 = crate::s3::Settings {
+            multipart_min_part_bytes: args.multipart_min_part_bytes,
             verify_checksums: !args.skip_checksum_verification,
-            virtual_host_domains,
             credentials,
+            virtual_host_domains,
+        };
+        Ok(Config {
+            s3: std::sync::Arc::new(s3),
             listen: args.listen,
             data_dir: args.data_dir,
             cores,
             path_prefix: prefix,
-            multipart_min_part_bytes: args.multipart_min_part_bytes,
             sendfile_min_bytes: args.sendfile_min_bytes,
             inline_budget_bytes: args.inline_budget_bytes,
             log_level: args.log_level,
@@ -170,9 +168,9 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert_eq!(config.path_prefix, "/api/v1/s3");
         assert!(config.cores >= 1);
-        assert_eq!(config.multipart_min_part_bytes, 1024 * 1024);
-        assert!(config.verify_checksums);
-        assert!(!parse(&["--skip-checksum-verification"]).unwrap().verify_checksums);
+        assert_eq!(config.s3.multipart_min_part_bytes, 1024 * 1024);
+        assert!(config.s3.verify_checksums);
+        assert!(!parse(&["--skip-checksum-verification"]).unwrap().s3.verify_checksums);
     }
 
     #[test]
@@ -184,6 +182,6 @@ mod tests {
         assert!(parse(&["--listen", "nonsense"]).is_err());
         assert_eq!(parse(&["--cores", "3"]).unwrap().cores, 3);
         assert!(parse(&["--access-key", "a"]).is_err(), "a key needs its secret");
-        assert!(!parse(&["--access-key", "a", "--secret-key", "b"]).unwrap().credentials.is_open());
+        assert!(!parse(&["--access-key", "a", "--secret-key", "b"]).unwrap().s3.credentials.is_open());
     }
 }

@@ -375,14 +375,14 @@ pub fn xml_complete(data: &[u8]) {
 /// decoding the result gives the same tags (what GetObjectTagging returns, a client can PUT
 /// back).
 pub fn xml_tagging(data: &[u8]) {
-    for tags_max in [s3core::s3::tagging::OBJECT_TAGS_MAX, s3core::s3::tagging::BUCKET_TAGS_MAX] {
-        let Ok(tags) = s3core::s3::tagging::decode_tagging(data, tags_max) else {
+    for tags_max in [s3core::s3::tags::OBJECT_TAGS_MAX, s3core::s3::tags::BUCKET_TAGS_MAX] {
+        let Ok(tags) = s3core::s3::tags::decode_tagging(data, tags_max) else {
             continue;
         };
         assert!(tags.len() <= tags_max);
-        assert!(s3core::s3::tagging::validate_tags(&tags, tags_max).is_ok());
-        let encoded = s3core::s3::tagging::encode_tagging(&tags);
-        match s3core::s3::tagging::decode_tagging(&encoded, tags_max) {
+        assert!(s3core::s3::tags::validate_tags(&tags, tags_max).is_ok());
+        let encoded = s3core::s3::tags::encode_tagging(&tags);
+        match s3core::s3::tags::decode_tagging(&encoded, tags_max) {
             Ok(again) => assert_eq!(again, tags, "tags change through encode + decode"),
             Err(error) => {
                 panic!("our own Tagging document is refused: {error:?}\n{}", String::from_utf8_lossy(&encoded))

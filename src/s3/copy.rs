@@ -13,7 +13,7 @@ use md5::{Digest, Md5};
 use super::conditional::check_read;
 use super::metadata::WriteMetadata;
 use super::object::lookup;
-use super::tagging::parse_tagging_header;
+use super::tags::parse_tagging_header;
 use super::{CoreServices, S3Request};
 use crate::dates::now_ms;
 use crate::encoding::{hex, percent_decode_utf8};

@@ -58,7 +58,7 @@ impl WriteMetadata {
 pub fn attributes_from_head(head: &RequestHead) -> Result<ObjectAttributes, S3Error> {
     let metadata = WriteMetadata::from_head(head)?;
     let tags = match head.header("x-amz-tagging") {
-        Some(value) => crate::s3::tagging::parse_tagging_header(value)?,
+        Some(value) => super::tags::parse_tagging_header(value)?,
         None => Vec::new(),
     };
     Ok(ObjectAttributes {

@@ -16,6 +16,7 @@ pub mod object;
 pub mod range;
 pub mod router;
 pub mod tagging;
+pub mod tags;
 pub mod upload;
 pub mod uri;
 
@@ -33,6 +34,19 @@ use crate::store::blocks::BlockStore;
 use router::Action;
 use uri::Query;
 
+/// What the S3 layer takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Smallest multipart part other than the last (EntityTooSmall below it).
+    pub multipart_min_part_bytes: u64,
+    /// Whether `x-amz-checksum-*` values are verified (and stored).
+    pub verify_checksums: bool,
+    /// Empty: every request is accepted (open mode).
+    pub credentials: auth::Credentials,
+    /// Domains for virtual-hosted-style addressing (lower-case, no leading dot).
+    pub virtual_host_domains: Vec<String>,
+}
+
 /// What a core's handlers need: routing to shards, this core's block files and buffers.
 pub struct CoreServices {
     pub core: usize,
@@ -41,7 +55,7 @@ pub struct CoreServices {
     pub buffers: BufferPool,
     /// MD5 of this core's uploads, hashed side by side (see `hash::md5_batch`).
     pub md5: Rc<crate::hash::md5_batch::Md5Batcher>,
-    pub config: std::sync::Arc<crate::config::Config>,
+    pub settings: std::sync::Arc<Settings>,
 }
 
 /// One request as the handlers see it: the head, its query, and the body still on the wire.

@@ -265,7 +265,7 @@ pub async fn complete_multipart_upload(
     let upload_id = upload_id(request)?;
     let document = request.read_document(XML_BODY_BYTES_MAX).await?;
     let requested = documents::decode_complete_parts(&document)?;
-    let min_part_bytes = services.config.multipart_min_part_bytes;
+    let min_part_bytes = services.settings.multipart_min_part_bytes;
     let location = format!("/{}/{}", bucket, percent_encode(key.as_bytes(), true));
     let (result_bucket, result_key) = (bucket.clone(), key.clone());
     let record = services

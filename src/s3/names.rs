@@ -1,5 +1,7 @@
-//! S3's bucket naming rules (general purpose buckets).
+//! Names and identifiers clients send: S3's bucket naming rules (general purpose buckets) and
+//! version ids (there is no versioning: only `null`).
 
+use super::uri::Query;
 use crate::error::S3Error;
 use crate::s3_error;
 
@@ -30,6 +32,14 @@ pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
         return invalid("names do not use reserved prefixes or suffixes");
     }
     Ok(())
+}
+
+/// `versionId` is accepted as `null` only: there is no versioning.
+pub fn check_version_id(query: &Query) -> Result<(), S3Error> {
+    match query.get("versionId") {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
+    }
 }
 
 #[cfg(test)]

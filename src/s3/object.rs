@@ -6,8 +6,8 @@ use http::StatusCode;
 
 use super::conditional::{check_read, write_condition};
 use super::metadata::{attributes_from_head, object_headers};
+use super::names::check_version_id;
 use super::range::{parse_range, RangeRequest};
-use super::tagging::check_version_id;
 use super::upload::{discard, receive_body};
 use super::{CoreServices, S3Request};
 use crate::dates::now_ms;

@@ -126,7 +126,7 @@ pub async fn receive_body(
     if !services.blocks.has_room_for(request.body.declared_length().unwrap_or(0)) {
         return Err(crate::s3_error!(InsufficientStorage));
     }
-    let checksum_request = if services.config.verify_checksums { requested_checksum(request.head)? } else { None };
+    let checksum_request = if services.settings.verify_checksums { requested_checksum(request.head)? } else { None };
     let mut digests = BodyDigests {
         md5: Md5Stream::new(&services.md5),
         checksum: checksum_request.as_ref().map(|request| ChecksumHasher::new(request.algorithm)),

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use http::{Method, StatusCode};
 use monoio::net::TcpStream;
 
+use super::core::CoreContext;
 use super::send_object::{send_response, Delivery, SendError};
 use crate::encoding::percent_decode;
 use crate::error::{S3Error, S3ErrorCode};
@@ -19,7 +20,7 @@ use crate::limits::{DRAIN_BYTES_MAX, IDLE_TIMEOUT_MS, READ_TIMEOUT_MS, REQUEST_H
 use crate::s3::auth::{authenticate, SignedRequest};
 use crate::s3::router::{parse_path, parse_virtual_hosted_path, route, virtual_host_bucket};
 use crate::s3::uri::Query;
-use crate::s3::{handle, CoreServices, S3Request};
+use crate::s3::{handle, S3Request};
 use crate::s3_error;
 
 /// How often a GET is retried when the object changed between lookup and read.
@@ -39,7 +40,9 @@ fn request_id(core: usize) -> String {
     format!("{:016X}", (core as u64) << 48 | (counter & 0xFFFF_FFFF_FFFF))
 }
 
-pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str>) {
+pub async fn serve(context: Rc<CoreContext>, stream: TcpStream) {
+    let prefix = context.config.path_prefix.as_str();
+    let core = context.services.core;
     let mut connection = Connection::new(stream);
     let mut head = RequestHead::default();
     let mut out = Vec::with_capacity(4096);
@@ -48,28 +51,28 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
             HeadOutcome::Head(consumed) => consumed,
             HeadOutcome::Closed => return,
             HeadOutcome::Refused(error) => {
-                let id = request_id(services.core);
-                let response = error_response(&error, "", &id, &prefix);
-                let _ = send_response(&mut connection, &services, response, &id, Delivery::default(), &mut out).await;
+                let id = request_id(core);
+                let response = error_response(&error, "", &id, prefix);
+                let _ = send_response(&mut connection, &context, response, &id, Delivery::default(), &mut out).await;
                 return;
             }
         };
         connection.consume(consumed);
-        let id = request_id(services.core);
+        let id = request_id(core);
         let keep_alive = head.wants_keep_alive();
         let mut body = match BodyReader::from_head(&head) {
             Ok(body) => body,
             Err(error) => {
-                let response = error_response(&error, path_of(&head.target), &id, &prefix);
-                let _ = send_response(&mut connection, &services, response, &id, Delivery::default(), &mut out).await;
+                let response = error_response(&error, path_of(&head.target), &id, prefix);
+                let _ = send_response(&mut connection, &context, response, &id, Delivery::default(), &mut out).await;
                 return;
             }
         };
         let mut attempt = 0;
         let keep = loop {
-            let response = match answer(&services, &head, &mut body, &mut connection, &prefix).await {
+            let response = match answer(&context, &head, &mut body, &mut connection).await {
                 Ok(response) => response,
-                Err(error) => error_response(&error, path_of(&head.target), &id, &prefix),
+                Err(error) => error_response(&error, path_of(&head.target), &id, prefix),
             };
             let reusable = keep_alive && body_settled(&mut body, &mut connection).await;
             let head_only = head.method == Method::HEAD;
@@ -78,20 +81,20 @@ pub async fn serve(services: Rc<CoreServices>, stream: TcpStream, prefix: Rc<str
                 head_only,
                 interim_continue: body.owes_interim_continue() && attempt == 0,
             };
-            match send_response(&mut connection, &services, response, &id, delivery, &mut out).await {
+            match send_response(&mut connection, &context, response, &id, delivery, &mut out).await {
                 Ok(()) => break reusable,
                 // The object was replaced between lookup and read and nothing was sent yet:
                 // look it up again (GET has no body to replay).
                 Err(SendError::Stale) if attempt < STALE_READ_RETRIES => attempt += 1,
                 Err(SendError::Stale) => {
                     let error = s3_error!(InternalError, "object kept changing during the read");
-                    let response = error_response(&error, path_of(&head.target), &id, &prefix);
+                    let response = error_response(&error, path_of(&head.target), &id, prefix);
                     let delivery = Delivery { head_only, ..Delivery::default() };
-                    let _ = send_response(&mut connection, &services, response, &id, delivery, &mut out).await;
+                    let _ = send_response(&mut connection, &context, response, &id, delivery, &mut out).await;
                     return;
                 }
                 Err(SendError::Io(error)) => {
-                    log::debug!("core {}: connection ended while answering: {error}", services.core);
+                    log::debug!("core {core}: connection ended while answering: {error}");
                     return;
                 }
             }
@@ -151,15 +154,15 @@ async fn read_head(connection: &mut Connection, head: &mut RequestHead) -> HeadO
 
 /// Routes and handles one request.
 async fn answer(
-    services: &CoreServices,
+    context: &CoreContext,
     head: &RequestHead,
     body: &mut BodyReader,
     connection: &mut Connection,
-    prefix: &str,
 ) -> Result<Response, S3Error> {
+    let (services, prefix) = (&context.services, context.config.path_prefix.as_str());
     let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
     let query = Query::parse(query).ok_or_else(|| s3_error!(InvalidURI, "Couldn't parse the query string"))?;
-    let domains = &services.config.virtual_host_domains;
+    let domains = &services.settings.virtual_host_domains;
     let virtual_bucket = match head.header("host") {
         Some(host) if !domains.is_empty() => {
             virtual_host_bucket(&host.to_ascii_lowercase(), domains).map(str::to_string)
@@ -171,7 +174,7 @@ async fn answer(
         None => parse_path(path, prefix)?,
     };
     let action = route(&head.method, resource, &query, head.header("x-amz-copy-source").is_some())?;
-    let credentials = &services.config.credentials;
+    let credentials = &services.settings.credentials;
     if !credentials.is_open() {
         let decoded_path = percent_decode(path, false).ok_or_else(|| s3_error!(InvalidURI))?;
         let signed = SignedRequest {

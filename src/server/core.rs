@@ -33,6 +33,12 @@ const BUFFER_LEASES_MAX: usize = 64;
 /// Accept backlog of each core's listener.
 const LISTEN_BACKLOG: i32 = 1024;
 
+/// What every connection of a core shares: the S3 layer's services and the configuration.
+pub struct CoreContext {
+    pub services: CoreServices,
+    pub config: Arc<Config>,
+}
+
 /// Everything a core thread starts from.
 pub struct CorePlan {
     pub core: usize,
@@ -63,10 +69,10 @@ pub fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, String>>)
     runtime.block_on(async move {
         let core = plan.core;
         match start(plan).await {
-            Ok((listener, services, prefix)) => {
+            Ok((listener, context)) => {
                 let address = listener.local_addr().map_err(|e| e.to_string());
                 let _ = ready.send(address);
-                accept_loop(listener, services, prefix).await;
+                accept_loop(listener, context).await;
             }
             Err(message) => {
                 let _ = ready.send(Err(format!("core {core}: {message}")));
@@ -75,7 +81,7 @@ pub fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, String>>)
     });
 }
 
-async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreServices>, Rc<str>), String> {
+async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String> {
     let core = plan.core;
     let root = plan.config.data_dir.clone();
     let blocks = BlockStore::open(&root, core as u16, plan.next_block_sequence)
@@ -103,26 +109,26 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreServices>, Rc<str>
         blocks,
         buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX, BUFFER_LEASES_MAX),
         md5: Md5Batcher::new(),
-        config: plan.config.clone(),
+        settings: plan.config.s3.clone(),
     };
-    let prefix = Rc::from(services.config.path_prefix.as_str());
-    Ok((listener, Rc::new(services), prefix))
+    Ok((listener, Rc::new(CoreContext { services, config: plan.config })))
 }
 
-async fn accept_loop(listener: TcpListener, services: Rc<CoreServices>, prefix: Rc<str>) {
+async fn accept_loop(listener: TcpListener, context: Rc<CoreContext>) {
+    let core = context.services.core;
     let open_connections = Rc::new(Cell::new(0usize));
     loop {
         let (stream, _peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                log::warn!("core {}: accept failed: {error}", services.core);
+                log::warn!("core {core}: accept failed: {error}");
                 monoio::time::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
         };
         if open_connections.get() >= CONNECTIONS_PER_CORE_MAX {
-            log::warn!("core {}: {} connections open, refusing one", services.core, open_connections.get());
+            log::warn!("core {core}: {} connections open, refusing one", open_connections.get());
             drop(stream);
             continue;
         }
@@ -130,9 +136,9 @@ async fn accept_loop(listener: TcpListener, services: Rc<CoreServices>, prefix: 
             log::debug!("set_nodelay failed: {error}");
         }
         open_connections.set(open_connections.get() + 1);
-        let (services, prefix, open_connections) = (services.clone(), prefix.clone(), open_connections.clone());
+        let (context, open_connections) = (context.clone(), open_connections.clone());
         monoio::spawn(async move {
-            connection_loop::serve(services, stream, prefix).await;
+            connection_loop::serve(context, stream).await;
             open_connections.set(open_connections.get() - 1);
         });
     }

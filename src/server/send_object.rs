@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use monoio::buf::IoBufMut;
 use monoio::fs::File;
 
+use super::core::CoreContext;
 use super::zero_copy;
 use crate::buffer_pool::BufferLease;
 use crate::http::connection::Connection;
@@ -45,7 +46,7 @@ pub struct Delivery {
 /// Sends `response`; `out` is the connection's reusable head buffer.
 pub async fn send_response(
     connection: &mut Connection,
-    services: &CoreServices,
+    context: &CoreContext,
     response: Response,
     request_id: &str,
     delivery: Delivery,
@@ -76,7 +77,7 @@ pub async fn send_response(
                 out.extend_from_slice(&bytes[offset as usize..(offset + length) as usize]);
             }
             ObjectData::Blocks(extents) => {
-                return stream_blocks(connection, services, out, extents, offset, length).await;
+                return stream_blocks(connection, context, out, extents, offset, length).await;
             }
         },
     }
@@ -189,13 +190,15 @@ impl Outgoing<'_> {
 /// holds them; the rest is copied through a pooled buffer with the head in its first write.
 async fn stream_blocks(
     connection: &mut Connection,
-    services: &CoreServices,
+    context: &CoreContext,
     head: &mut Vec<u8>,
     extents: &[Extent],
     offset: u64,
     length: u64,
 ) -> Result<(), SendError> {
-    let zero_copy_preferred = services.config.sendfile_min_bytes != 0 && length >= services.config.sendfile_min_bytes;
+    let services = &context.services;
+    let sendfile_min_bytes = context.config.sendfile_min_bytes;
+    let zero_copy_preferred = sendfile_min_bytes != 0 && length >= sendfile_min_bytes;
     let mut outgoing = Outgoing { connection, services, head, staging: None, lease: None, sent_anything: false };
     for piece in slice_extents(extents, offset, length) {
         let file = match services.blocks.open_block(piece.block).await {
