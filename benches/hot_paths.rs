@@ -9,13 +9,13 @@ use md5::{Digest, Md5};
 
 use s3core::hash::md5_kernel;
 use s3core::http::request::RequestHead;
+use s3core::s3::documents::list::{list_objects_v2, ListEcho, V2Echo};
 use s3core::s3::router::{parse_path, route};
 use s3core::s3::uri::Query;
 use s3core::store::index::{BucketIndex, ListQuery};
 use s3core::store::journal::encode_frame;
 use s3core::store::journal_entry::JournalEntry;
 use s3core::store::record::{ObjectData, ObjectRecord};
-use s3core::xml::list::{list_objects_v2, ListEcho, V2Echo};
 
 const GET_HEAD: &[u8] = b"GET /api/v1/s3/warehouse/t/dt=2026-11-25/part-00000.parquet HTTP/1.1\r\n\
 Host: 127.0.0.1:39999\r\nUser-Agent: Boto3/1.44.8 md/Botocore#1.44.8 ua/2.1 os/linux lang/python#3.11.7\r\n\

@@ -132,6 +132,21 @@ impl S3Error {
     }
 }
 
+impl From<crate::xml::XmlDecodeError> for S3Error {
+    fn from(error: crate::xml::XmlDecodeError) -> Self {
+        match error {
+            crate::xml::XmlDecodeError::Malformed(detail) => {
+                log::debug!("malformed XML body: {detail}");
+                S3Error::new(S3ErrorCode::MalformedXML)
+            }
+            crate::xml::XmlDecodeError::TooLarge => S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "The XML you provided was larger than the maximum allowed size.",
+            ),
+        }
+    }
+}
+
 impl From<S3ErrorCode> for S3Error {
     fn from(code: S3ErrorCode) -> Self {
         S3Error::new(code)

@@ -350,19 +350,19 @@ pub fn query_and_key(data: &[u8]) {
 
 /// `<Delete>` documents: never panics; what is accepted is within S3's limits.
 pub fn xml_delete(data: &[u8]) {
-    if let Ok(request) = s3core::xml::delete::decode_delete(data) {
+    if let Ok(request) = s3core::s3::documents::delete::decode_delete(data) {
         assert!(!request.keys.is_empty());
         assert!(request.keys.len() <= s3core::limits::DELETE_OBJECTS_KEYS_MAX);
         // The answer document is built from what was decoded, whatever it holds.
         let outcomes: Vec<(String, Result<(), s3core::error::S3Error>)> =
             request.keys.iter().map(|key| (key.clone(), Ok(()))).collect();
-        let _ = s3core::xml::delete::encode_delete_result(request.quiet, &outcomes);
+        let _ = s3core::s3::documents::delete::encode_delete_result(request.quiet, &outcomes);
     }
 }
 
 /// `<CompleteMultipartUpload>` documents: never panics; accepted parts have valid numbers.
 pub fn xml_complete(data: &[u8]) {
-    if let Ok(parts) = s3core::xml::multipart::decode_complete(data) {
+    if let Ok(parts) = s3core::s3::documents::multipart::decode_complete(data) {
         assert!(!parts.is_empty() && parts.len() <= s3core::limits::PART_NUMBER_MAX as usize);
         for (number, etag) in &parts {
             assert!((1..=s3core::limits::PART_NUMBER_MAX).contains(number));

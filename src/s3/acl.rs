@@ -3,13 +3,13 @@
 //! `private` canned ACL (or a body granting the owner FULL_CONTROL only) and refuses anything
 //! that would grant access to others with NotImplemented, so no one believes data is shared.
 
+use super::documents::list::{OWNER_DISPLAY_NAME, OWNER_ID};
 use super::object::lookup;
 use super::{CoreServices, S3Request};
 use crate::error::S3Error;
 use crate::http::response::Response;
 use crate::limits::XML_BODY_BYTES_MAX;
 use crate::s3_error;
-use crate::xml::list::{OWNER_DISPLAY_NAME, OWNER_ID};
 use crate::xml::{tree, XmlWriter};
 
 async fn check_exists(services: &CoreServices, bucket: &str, key: Option<&str>) -> Result<(), S3Error> {

@@ -1,13 +1,14 @@
 //! Bucket actions: CreateBucket, HeadBucket, DeleteBucket, ListBuckets, and the small
 //! read-only bucket sub-resources clients probe (location, versioning).
 
+use super::documents::list;
 use super::names::validate_bucket_name;
 use super::{CoreServices, S3Request};
 use crate::dates::now_ms;
 use crate::error::S3Error;
 use crate::http::response::Response;
 use crate::limits::XML_BODY_BYTES_MAX;
-use crate::xml::{list, XmlWriter};
+use crate::xml::XmlWriter;
 
 pub async fn create_bucket(
     services: &CoreServices,

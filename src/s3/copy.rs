@@ -11,6 +11,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use super::conditional::check_read;
+use super::documents::multipart::copy_result;
 use super::metadata::WriteMetadata;
 use super::object::lookup;
 use super::tags::parse_tagging_header;
@@ -23,7 +24,6 @@ use crate::limits::{COPY_SOURCE_BYTES_MAX, KEY_BYTES_MAX};
 use crate::s3_error;
 use crate::shard::owner::WriteCondition;
 use crate::store::record::{slice_extents, Extent, ObjectData, ObjectRecord, SharedRecord};
-use crate::xml::multipart::copy_result;
 
 /// Parses `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, optionally with
 /// `?versionId=null` (there are no other versions).

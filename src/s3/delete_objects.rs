@@ -3,12 +3,12 @@
 use base64::Engine;
 use md5::{Digest, Md5};
 
+use super::documents::delete::{decode_delete, encode_delete_result};
 use super::{CoreServices, S3Request};
 use crate::error::S3Error;
 use crate::http::response::Response;
 use crate::limits::{KEY_BYTES_MAX, XML_BODY_BYTES_MAX};
 use crate::s3_error;
-use crate::xml::delete::{decode_delete, encode_delete_result};
 
 pub async fn delete_objects(
     services: &CoreServices,

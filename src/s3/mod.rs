@@ -8,6 +8,7 @@ pub mod checksum;
 pub mod conditional;
 pub mod copy;
 pub mod delete_objects;
+pub mod documents;
 pub mod list;
 pub mod metadata;
 pub mod multipart;

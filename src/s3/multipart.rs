@@ -10,6 +10,7 @@ use md5::{Digest, Md5};
 
 use super::checksum::{multipart_checksum, upload_checksum, ChecksumAlgorithm};
 use super::copy::{copy_source, range_md5, share_data, write_block};
+use super::documents::multipart::{self as documents, PartsPage, RequestedPart, UploadsPage};
 use super::metadata::attributes_from_head;
 use super::upload::{discard, receive_body};
 use super::{CoreServices, S3Request};
@@ -20,7 +21,6 @@ use crate::http::response::Response;
 use crate::limits::{LIST_PARTS_MAX, MULTIPART_OBJECT_BYTES_MAX, PART_BYTES_MAX, PART_NUMBER_MAX, XML_BODY_BYTES_MAX};
 use crate::s3_error;
 use crate::store::record::{Extent, ObjectData, ObjectRecord, PartRecord, UploadRecord};
-use crate::xml::multipart::{self as documents, PartsPage, RequestedPart, UploadsPage};
 
 /// An unguessable upload id: 128 random bits, hex.
 fn new_upload_id() -> Result<String, S3Error> {

@@ -1,12 +1,10 @@
-//! XML documents of the S3 API: encoders that write straight into a response buffer, and
-//! size-limited decoders for request bodies, one function per document.
+//! Generic XML: an append-only writer that formats straight into a response buffer, and a
+//! bounded element-tree reader for request bodies (`tree`). The S3 documents built with them
+//! live in `s3::documents`; nothing here knows S3 or storage.
 //!
-//! Text is escaped with quick-xml's escaper; element names are our own constants, never
+//! Text is escaped with quick-xml's escaper; element names are the caller's constants, never
 //! client input.
 
-pub mod delete;
-pub mod list;
-pub mod multipart;
 pub mod tree;
 
 use quick_xml::escape::escape;
@@ -136,27 +134,11 @@ fn format_u64(mut value: u64, buffer: &mut [u8; 20]) -> &[u8] {
     &buffer[start..]
 }
 
-/// Errors of the request-body decoders; all map to `MalformedXML` (or a more specific code
-/// chosen by the caller).
+/// Errors of the request-body decoders (`error.rs` maps them to S3's `MalformedXML`).
 #[derive(Debug, PartialEq, Eq)]
 pub enum XmlDecodeError {
     Malformed(String),
     TooLarge,
-}
-
-impl From<XmlDecodeError> for crate::error::S3Error {
-    fn from(error: XmlDecodeError) -> Self {
-        match error {
-            XmlDecodeError::Malformed(detail) => {
-                log::debug!("malformed XML body: {detail}");
-                crate::error::S3Error::new(crate::error::S3ErrorCode::MalformedXML)
-            }
-            XmlDecodeError::TooLarge => crate::error::S3Error::with_message(
-                crate::error::S3ErrorCode::MalformedXML,
-                "The XML you provided was larger than the maximum allowed size.",
-            ),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Listing documents: ListAllMyBucketsResult and ListBucketResult (V1 and V2).
 
-use super::XmlWriter;
 use crate::dates::{iso8601, Iso8601Days};
 use crate::encoding::percent_encode;
 use crate::store::index::ListPage;
 use crate::store::record::ObjectRecord;
+use crate::xml::XmlWriter;
 
 /// The single owner every bucket and object reports (no multi-tenancy).
 pub const OWNER_ID: &str = "02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4";

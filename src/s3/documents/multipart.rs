@@ -3,11 +3,11 @@
 //! CopyPartResult.
 
 use super::list::{OWNER_DISPLAY_NAME, OWNER_ID};
-use super::{tree, XmlDecodeError, XmlWriter};
 use crate::dates::iso8601;
 use crate::encoding::percent_encode;
 use crate::limits::{PART_NUMBER_MAX, XML_BODY_BYTES_MAX};
 use crate::store::record::{PartRecord, UploadRecord};
+use crate::xml::{tree, XmlDecodeError, XmlWriter};
 
 fn owner_as(xml: &mut XmlWriter, element: &str) {
     xml.open(element);

@@ -1,9 +1,8 @@
 //! DeleteObjects: the `<Delete>` request document and the `<DeleteResult>` answer.
 
-use super::tree;
-use super::{XmlDecodeError, XmlWriter};
 use crate::error::S3Error;
 use crate::limits::{DELETE_OBJECTS_KEYS_MAX, XML_BODY_BYTES_MAX};
+use crate::xml::{tree, XmlDecodeError, XmlWriter};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct DeleteRequest {
