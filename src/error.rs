@@ -132,6 +132,45 @@ impl S3Error {
     }
 }
 
+/// Wire errors of a request head: the answers S3 gives to what cannot be parsed.
+impl From<crate::http::request::HeadError> for S3Error {
+    fn from(error: crate::http::request::HeadError) -> Self {
+        use crate::http::request::HeadError;
+        match error {
+            HeadError::TooLarge => S3Error::new(S3ErrorCode::RequestHeaderSectionTooLarge),
+            HeadError::TargetTooLong => S3Error::with_message(S3ErrorCode::InvalidURI, "The request URI is too long"),
+            HeadError::Malformed => S3Error::with_message(S3ErrorCode::InvalidRequest, "Malformed HTTP request"),
+        }
+    }
+}
+
+/// Wire errors of a request body.
+impl From<crate::http::body::BodyError> for S3Error {
+    fn from(error: crate::http::body::BodyError) -> Self {
+        use crate::http::body::{BodyError, CheckFailure};
+        let message = error.to_string();
+        let code = match error {
+            BodyError::InvalidContentLength | BodyError::InvalidDecodedLength => S3ErrorCode::InvalidArgument,
+            BodyError::ConflictingContentLengths | BodyError::LengthWithTransferEncoding => S3ErrorCode::InvalidRequest,
+            BodyError::UnsupportedTransferEncoding => S3ErrorCode::NotImplemented,
+            BodyError::Stalled(_) => S3ErrorCode::RequestTimeout,
+            BodyError::Incomplete(_) | BodyError::Framing(_) => S3ErrorCode::IncompleteBody,
+            BodyError::Check(CheckFailure::ChunkSignature) => {
+                return S3Error::with_message(
+                    S3ErrorCode::SignatureDoesNotMatch,
+                    "The chunk signature we calculated does not match the signature you provided.",
+                )
+            }
+            BodyError::Check(CheckFailure::PayloadDigest) => {
+                return S3Error::new(S3ErrorCode::XAmzContentSHA256Mismatch)
+            }
+            // Only request documents are read whole; S3 calls an oversized one malformed.
+            BodyError::TooLarge { .. } => S3ErrorCode::MalformedXML,
+        };
+        S3Error::with_message(code, message)
+    }
+}
+
 impl From<crate::xml::XmlDecodeError> for S3Error {
     fn from(error: crate::xml::XmlDecodeError) -> Self {
         match error {
@@ -206,6 +245,23 @@ mod tests {
         let xml = String::from_utf8(S3Error::new(S3ErrorCode::NoSuchBucket).to_xml("/b/k", "R", Some("b"), Some("k")))
             .unwrap();
         assert!(xml.contains("<BucketName>b</BucketName>") && !xml.contains("<Key>"));
+    }
+
+    #[test]
+    fn wire_errors_map_to_s3_codes() {
+        use crate::http::body::{BodyError, CheckFailure};
+        use crate::http::request::HeadError;
+        let code = |error: BodyError| S3Error::from(error).code;
+        assert_eq!(code(BodyError::InvalidContentLength), S3ErrorCode::InvalidArgument);
+        assert_eq!(code(BodyError::ConflictingContentLengths), S3ErrorCode::InvalidRequest);
+        assert_eq!(code(BodyError::UnsupportedTransferEncoding), S3ErrorCode::NotImplemented);
+        assert_eq!(code(BodyError::Stalled("slow".into())), S3ErrorCode::RequestTimeout);
+        assert_eq!(code(BodyError::Incomplete("short".into())), S3ErrorCode::IncompleteBody);
+        assert_eq!(code(BodyError::Check(CheckFailure::ChunkSignature)), S3ErrorCode::SignatureDoesNotMatch);
+        assert_eq!(code(BodyError::Check(CheckFailure::PayloadDigest)), S3ErrorCode::XAmzContentSHA256Mismatch);
+        assert_eq!(code(BodyError::TooLarge { limit_bytes: 1 }), S3ErrorCode::MalformedXML);
+        assert_eq!(S3Error::from(HeadError::TooLarge).code.status().as_u16(), 431);
+        assert_eq!(S3Error::from(HeadError::Malformed).code, S3ErrorCode::InvalidRequest);
     }
 
     #[test]

@@ -7,103 +7,82 @@
 //! when the handler first asks for body bytes, so a request refused before that never makes
 //! the client send its body.
 
+use std::fmt;
+
 use http::StatusCode;
-use sha2::{Digest, Sha256};
 
 use super::chunked::{ChunkDecoder, ChunkError, ChunkEvent};
 use super::connection::Connection;
 use super::request::RequestHead;
-use crate::encoding::hex;
-use crate::error::S3Error;
 use crate::limits::{CONNECTION_BUFFER_BYTES, READ_TIMEOUT_MS};
-use crate::s3::auth::sigv4::{chunk_signature, sha256_hex, trailer_signature, EMPTY_SHA256};
-use crate::s3::auth::{constant_time_eq, BodyVerification, ChunkSigning};
-use crate::s3_error;
 
-/// The signed payload hash (`x-amz-content-sha256`) a body must match.
-#[derive(Debug)]
-struct PayloadCheck {
-    hasher: Sha256,
-    expected: String,
+/// Checks a body as it streams in: the layer above (SigV4 payload hashes and aws-chunked
+/// chunk signatures, in `s3::auth`) sees every chunk boundary, every decoded byte in order,
+/// and the trailers. A refusal fails the read that found it, so nothing unverified is ever
+/// committed.
+pub trait BodyCheck {
+    /// An aws-chunked chunk of `size` bytes starts (0: the last); `extensions` are its size
+    /// line's extensions (e.g. `chunk-signature=...`).
+    fn chunk_start(&mut self, size: u64, extensions: &str) -> Result<(), CheckFailure>;
+    /// Decoded body bytes, in order.
+    fn data(&mut self, bytes: &[u8]);
+    /// The body is complete; `trailers` are the fields after the last chunk.
+    fn end(&mut self, trailers: &[(String, String)]) -> Result<(), CheckFailure>;
 }
 
-/// Verifies the signature chain of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body chunk by chunk,
-/// so a tampered chunk is refused before the object is committed.
-#[derive(Debug)]
-struct ChunkVerifier {
-    signing: ChunkSigning,
-    /// The chunk being read: its running hash and the signature its size line announced.
-    current: Option<(Sha256, String)>,
-    failed: bool,
+/// What a `BodyCheck` refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFailure {
+    /// A chunk (or trailer) signature of an aws-chunked body.
+    ChunkSignature,
+    /// The digest of the whole body differs from the one its head announced.
+    PayloadDigest,
 }
 
-impl ChunkVerifier {
-    fn start(&mut self, size: u64, extensions: &str) {
-        self.finish_current();
-        let signature = extensions
-            .split(';')
-            .find_map(|part| part.trim().strip_prefix("chunk-signature="))
-            .unwrap_or("")
-            .to_string();
-        self.current = Some((Sha256::new(), signature));
-        if size == 0 {
-            self.finish_current();
-        }
-    }
+/// Why a body could not be framed or read. `error.rs` maps each to the S3 error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// A `Content-Length` that is not a decimal number.
+    InvalidContentLength,
+    /// Several `Content-Length` fields that disagree (a request could hide another in its body).
+    ConflictingContentLengths,
+    /// `Content-Length` and `Transfer-Encoding` together.
+    LengthWithTransferEncoding,
+    /// A transfer coding other than `chunked`.
+    UnsupportedTransferEncoding,
+    /// An `x-amz-decoded-content-length` that is not a number.
+    InvalidDecodedLength,
+    /// The client stopped sending, or could not be sent `100 Continue`, in time.
+    Stalled(String),
+    /// The body ended before its framing said it would.
+    Incomplete(String),
+    /// Chunk framing that does not parse.
+    Framing(ChunkError),
+    /// A `BodyCheck` refused the body.
+    Check(CheckFailure),
+    /// Larger than the caller's limit (`read_all`).
+    TooLarge { limit_bytes: usize },
+}
 
-    fn data(&mut self, data: &[u8]) {
-        if let Some((hasher, _)) = &mut self.current {
-            hasher.update(data);
-        }
-    }
-
-    fn finish_current(&mut self) {
-        let Some((hasher, announced)) = self.current.take() else { return };
-        let signing = &self.signing;
-        let expected = chunk_signature(
-            &signing.key,
-            &signing.timestamp,
-            &signing.scope,
-            &signing.previous,
-            &hex(&hasher.finalize()),
-        );
-        if !constant_time_eq(expected.as_bytes(), announced.as_bytes()) {
-            self.failed = true;
-        }
-        self.signing.previous = expected;
-    }
-
-    /// Checks `x-amz-trailer-signature` over the other trailer fields.
-    fn check_trailer(&mut self, trailers: &[(String, String)]) {
-        if !self.signing.signed_trailer {
-            return;
-        }
-        let mut canonical = String::new();
-        let mut announced = "";
-        for (name, value) in trailers {
-            if name == "x-amz-trailer-signature" {
-                announced = value;
-            } else {
-                canonical.push_str(&format!("{name}:{value}\n"));
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::InvalidContentLength => f.write_str("Content-Length is not a number"),
+            BodyError::ConflictingContentLengths => f.write_str("conflicting Content-Length headers"),
+            BodyError::LengthWithTransferEncoding => f.write_str("Content-Length and Transfer-Encoding together"),
+            BodyError::UnsupportedTransferEncoding => {
+                f.write_str("Transfer-Encoding other than chunked is not supported")
             }
-        }
-        let signing = &self.signing;
-        let expected = trailer_signature(
-            &signing.key,
-            &signing.timestamp,
-            &signing.scope,
-            &signing.previous,
-            &sha256_hex(canonical.as_bytes()),
-        );
-        if !constant_time_eq(expected.as_bytes(), announced.as_bytes()) {
-            self.failed = true;
+            BodyError::InvalidDecodedLength => f.write_str("x-amz-decoded-content-length is not a number"),
+            BodyError::Stalled(detail) | BodyError::Incomplete(detail) => f.write_str(detail),
+            BodyError::Framing(error) => write!(f, "malformed chunked body: {error:?}"),
+            BodyError::Check(failure) => write!(f, "body check failed: {failure:?}"),
+            BodyError::TooLarge { limit_bytes } => write!(f, "the request body is larger than {limit_bytes} bytes"),
         }
     }
 }
 
-fn signature_mismatch() -> S3Error {
-    s3_error!(SignatureDoesNotMatch, "The chunk signature we calculated does not match the signature you provided.")
-}
+impl std::error::Error for BodyError {}
 
 #[derive(Debug)]
 enum Transfer {
@@ -112,7 +91,6 @@ enum Transfer {
 }
 
 /// The state of the current request's body.
-#[derive(Debug)]
 pub struct BodyReader {
     transfer: Transfer,
     /// `aws-chunked` content framing, when the client used it.
@@ -125,21 +103,31 @@ pub struct BodyReader {
     finished: bool,
     /// An I/O or framing failure: the connection's byte stream is no longer in step.
     broken: bool,
-    continue_sent_flag: bool,
-    payload_check: Option<PayloadCheck>,
-    chunk_verifier: Option<ChunkVerifier>,
-    /// An empty body whose signed payload hash still has to be compared once.
-    empty_needs_check: bool,
+    continue_sent: bool,
+    /// Verification the layer above armed (signatures, payload digest).
+    check: Option<Box<dyn BodyCheck>>,
+}
+
+impl fmt::Debug for BodyReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyReader")
+            .field("transfer", &self.transfer)
+            .field("aws_chunked", &self.content.is_some())
+            .field("finished", &self.finished)
+            .field("broken", &self.broken)
+            .field("checked", &self.check.is_some())
+            .finish()
+    }
 }
 
 impl BodyReader {
     /// Works out the body framing from the head.
-    pub fn from_head(head: &RequestHead) -> Result<BodyReader, S3Error> {
+    pub fn from_head(head: &RequestHead) -> Result<BodyReader, BodyError> {
         let mut encodings = head.headers.get_all("transfer-encoding").iter();
         let chunked = match (encodings.next(), encodings.next()) {
             (None, _) => false,
             (Some(value), None) if value.as_bytes().eq_ignore_ascii_case(b"chunked") => true,
-            _ => return Err(s3_error!(NotImplemented, "Transfer-Encoding other than chunked is not supported")),
+            _ => return Err(BodyError::UnsupportedTransferEncoding),
         };
         // Several Content-Length fields that disagree would let a request hide another in its
         // body (RFC 9112 section 6.3): refuse them.
@@ -150,16 +138,14 @@ impl BodyReader {
                 .map(str::trim)
                 .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|text| text.parse::<u64>().ok())
-                .ok_or_else(|| s3_error!(InvalidArgument, "Content-Length is not a number"))?;
+                .ok_or(BodyError::InvalidContentLength)?;
             if length.is_some_and(|earlier| earlier != parsed) {
-                return Err(s3_error!(InvalidRequest, "conflicting Content-Length headers"));
+                return Err(BodyError::ConflictingContentLengths);
             }
             length = Some(parsed);
         }
         let transfer = match (chunked, length) {
-            (true, Some(_)) => {
-                return Err(s3_error!(InvalidRequest, "Content-Length and Transfer-Encoding together"));
-            }
+            (true, Some(_)) => return Err(BodyError::LengthWithTransferEncoding),
             (true, None) => Transfer::Chunked(ChunkDecoder::new()),
             (false, length) => Transfer::Length { remaining: length.unwrap_or(0) },
         };
@@ -169,12 +155,7 @@ impl BodyReader {
             || head.header("x-amz-content-sha256").is_some_and(|value| value.starts_with("STREAMING-"));
         let decoded_length = match head.header("x-amz-decoded-content-length") {
             None => None,
-            Some(value) => Some(
-                value
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| s3_error!(InvalidArgument, "x-amz-decoded-content-length is not a number"))?,
-            ),
+            Some(value) => Some(value.trim().parse::<u64>().map_err(|_| BodyError::InvalidDecodedLength)?),
         };
         let finished = matches!(transfer, Transfer::Length { remaining: 0 });
         Ok(BodyReader {
@@ -185,10 +166,8 @@ impl BodyReader {
             continue_expected: head.expects_continue(),
             finished,
             broken: false,
-            continue_sent_flag: false,
-            payload_check: None,
-            chunk_verifier: None,
-            empty_needs_check: false,
+            continue_sent: false,
+            check: None,
         })
     }
 
@@ -202,30 +181,19 @@ impl BodyReader {
             continue_expected: false,
             finished: true,
             broken: false,
-            continue_sent_flag: false,
-            payload_check: None,
-            chunk_verifier: None,
-            empty_needs_check: false,
+            continue_sent: false,
+            check: None,
         }
     }
 
-    /// Arms the checks authentication asks of the body: the signed payload hash, or the
-    /// aws-chunked signature chain. Both are checked as the bytes arrive; a mismatch fails
-    /// the read, so nothing unverified is ever committed.
-    pub fn verify(&mut self, verification: BodyVerification) {
-        if let Some(expected) = verification.payload_sha256 {
-            if expected == EMPTY_SHA256 && self.finished {
-                return;
-            }
-            self.payload_check = Some(PayloadCheck { hasher: Sha256::new(), expected });
-            if self.finished {
-                self.finished = false;
-                self.empty_needs_check = true;
-            }
+    /// Arms a check of the body as it arrives. An empty body is checked at once (a handler
+    /// may never read it).
+    pub fn verify(&mut self, mut check: Box<dyn BodyCheck>) -> Result<(), BodyError> {
+        if self.finished {
+            return check.end(&[]).map_err(BodyError::Check);
         }
-        if let Some(signing) = verification.chunk_signing {
-            self.chunk_verifier = Some(ChunkVerifier { signing, current: None, failed: false });
-        }
+        self.check = Some(check);
+        Ok(())
     }
 
     /// The size of the decoded body when the head tells it (`Content-Length`, or
@@ -244,25 +212,12 @@ impl BodyReader {
         self.finished
     }
 
-    pub fn is_broken(&self) -> bool {
-        self.broken
-    }
-
-    /// Whether the client still waits for our `100 Continue` (so it has sent no body yet).
-    pub fn continue_pending(&self) -> bool {
-        self.continue_pending
-    }
-
     /// Whether the final response should be preceded by `100 Continue`: the client asked for
     /// it, the body is complete without one (e.g. `Content-Length: 0`), and none was sent.
     /// Some clients (the botocore bundled with the AWS CLI) misread the next response on a
     /// kept-alive connection when an expected `100 Continue` never came.
     pub fn owes_interim_continue(&self) -> bool {
-        self.continue_expected && self.finished && !self.continue_sent()
-    }
-
-    fn continue_sent(&self) -> bool {
-        self.continue_sent_flag
+        self.continue_expected && self.finished && !self.continue_sent
     }
 
     /// Raw bytes still expected under Content-Length framing (for draining decisions).
@@ -292,18 +247,8 @@ impl BodyReader {
         connection: &mut Connection,
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<usize, S3Error> {
-        let before = out.len();
-        let mut result = self.read_into_inner(connection, out, limit).await;
-        if let (Ok(_), Some(check)) = (&result, &mut self.payload_check) {
-            check.hasher.update(&out[before..]);
-            if self.finished {
-                let check = self.payload_check.take().expect("checked above");
-                if !constant_time_eq(hex(&check.hasher.finalize()).as_bytes(), check.expected.as_bytes()) {
-                    result = Err(s3_error!(XAmzContentSHA256Mismatch));
-                }
-            }
-        }
+    ) -> Result<usize, BodyError> {
+        let result = self.read_into_inner(connection, out, limit).await;
         if result.is_err() {
             self.broken = true;
         }
@@ -315,24 +260,18 @@ impl BodyReader {
         connection: &mut Connection,
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<usize, S3Error> {
-        if self.empty_needs_check {
-            // An empty body with a signed payload hash: `read_into` compares the hash now.
-            self.empty_needs_check = false;
-            self.finished = true;
-            return Ok(0);
-        }
+    ) -> Result<usize, BodyError> {
         if self.finished || limit == 0 {
             return Ok(0);
         }
         if self.continue_pending {
             self.continue_pending = false;
-            self.continue_sent_flag = true;
+            self.continue_sent = true;
             let interim = format!("HTTP/1.1 {} Continue\r\n\r\n", StatusCode::CONTINUE.as_u16());
             connection
                 .write_all(interim.into_bytes())
                 .await
-                .map_err(|error| s3_error!(RequestTimeout, "could not send 100 Continue: {error}"))?;
+                .map_err(|error| BodyError::Stalled(format!("could not send 100 Continue: {error}")))?;
         }
         let before = out.len();
         if out.capacity() - out.len() < limit {
@@ -343,25 +282,23 @@ impl BodyReader {
                 if let (Transfer::Length { remaining }, None) = (&mut self.transfer, &self.content) {
                     // Plain length-framed body: read from the socket straight into `out`.
                     let want = (*remaining).min(limit as u64) as usize;
-                    let read = connection
-                        .read_direct(out, want, READ_TIMEOUT_MS)
-                        .await
-                        .map_err(|error| s3_error!(RequestTimeout, "reading the body: {error}"))?;
+                    let read = connection.read_direct(out, want, READ_TIMEOUT_MS).await.map_err(stalled)?;
                     if read == 0 {
-                        return Err(s3_error!(IncompleteBody));
+                        return Err(BodyError::Incomplete("the connection closed inside the body".into()));
                     }
                     *remaining -= read as u64;
+                    if let Some(check) = &mut self.check {
+                        check.data(&out[before..]);
+                    }
                     if *remaining == 0 {
                         self.finished = true;
+                        self.check_complete()?;
                     }
                     return Ok(read);
                 }
-                let read = connection
-                    .read_more(READ_TIMEOUT_MS, CONNECTION_BUFFER_BYTES)
-                    .await
-                    .map_err(|error| s3_error!(RequestTimeout, "reading the body: {error}"))?;
+                let read = connection.read_more(READ_TIMEOUT_MS, CONNECTION_BUFFER_BYTES).await.map_err(stalled)?;
                 if read == 0 {
-                    return Err(s3_error!(IncompleteBody));
+                    return Err(BodyError::Incomplete("the connection closed inside the body".into()));
                 }
             }
             let produced_limit = limit - (out.len() - before);
@@ -377,35 +314,52 @@ impl BodyReader {
     }
 
     /// Decodes from the connection's unread bytes into `out` (at most `limit` raw bytes, so at
-    /// most `limit` decoded bytes).
-    fn decode_buffered(&mut self, connection: &mut Connection, out: &mut Vec<u8>, limit: usize) -> Result<(), S3Error> {
+    /// most `limit` decoded bytes), showing the check every chunk start and decoded byte in
+    /// stream order.
+    fn decode_buffered(
+        &mut self,
+        connection: &mut Connection,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), BodyError> {
         let unread = connection.unread();
         let mut content_error = None;
         let content = &mut self.content;
-        let verifier = &mut self.chunk_verifier;
+        let check = &mut self.check;
         let mut deliver = |data: &[u8]| match content {
             Some(decoder) if content_error.is_none() => {
                 let mut on_event = |event: ChunkEvent<'_>| match event {
                     ChunkEvent::Start { size, extensions } => {
-                        if let Some(verifier) = verifier.as_mut() {
-                            verifier.start(size, extensions);
+                        if let Some(check) = check.as_mut() {
+                            if let Err(failure) = check.chunk_start(size, extensions) {
+                                content_error.get_or_insert(BodyError::Check(failure));
+                            }
                         }
                     }
                     ChunkEvent::Data(decoded) => {
-                        if let Some(verifier) = verifier.as_mut() {
-                            verifier.data(decoded);
+                        if let Some(check) = check.as_mut() {
+                            check.data(decoded);
                         }
                         out.extend_from_slice(decoded);
                     }
                 };
                 match decoder.decode_events(data, &mut on_event) {
-                    Ok(used) if used < data.len() => content_error = Some(ChunkError::BadTrailer),
+                    Ok(used) if used < data.len() => {
+                        content_error.get_or_insert(BodyError::Framing(ChunkError::BadTrailer));
+                    }
                     Ok(_) => {}
-                    Err(error) => content_error = Some(error),
+                    Err(error) => {
+                        content_error.get_or_insert(BodyError::Framing(error));
+                    }
                 }
             }
             Some(_) => {}
-            None => out.extend_from_slice(data),
+            None => {
+                if let Some(check) = check.as_mut() {
+                    check.data(data);
+                }
+                out.extend_from_slice(data);
+            }
         };
         let consumed = match &mut self.transfer {
             Transfer::Length { remaining } => {
@@ -419,7 +373,7 @@ impl BodyReader {
             }
             Transfer::Chunked(decoder) => {
                 let take = unread.len().min(limit);
-                let used = decoder.decode(&unread[..take], &mut deliver).map_err(framing_error)?;
+                let used = decoder.decode(&unread[..take], &mut deliver).map_err(BodyError::Framing)?;
                 if decoder.is_done() {
                     self.finished = true;
                 }
@@ -427,45 +381,43 @@ impl BodyReader {
             }
         };
         connection.consume(consumed);
-        if let Some(error) = content_error {
-            return Err(framing_error(error));
+        match content_error {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
-        if self.chunk_verifier.as_ref().is_some_and(|verifier| verifier.failed) {
-            return Err(signature_mismatch());
-        }
-        Ok(())
     }
 
-    fn check_complete(&mut self) -> Result<(), S3Error> {
-        if let (Some(verifier), Some(decoder)) = (&mut self.chunk_verifier, &self.content) {
-            verifier.check_trailer(&decoder.trailers);
-            if verifier.failed {
-                return Err(signature_mismatch());
-            }
-        }
+    /// At the end of the body: the aws-chunked framing must be complete and agree with the
+    /// announced decoded length, and the check must accept the body and its trailers.
+    fn check_complete(&mut self) -> Result<(), BodyError> {
         if let Some(decoder) = &self.content {
             if !decoder.is_done() {
-                return Err(s3_error!(IncompleteBody, "the aws-chunked body ended before its final chunk"));
+                return Err(BodyError::Incomplete("the aws-chunked body ended before its final chunk".into()));
             }
             if let Some(expected) = self.decoded_length {
                 if decoder.decoded_bytes != expected {
-                    return Err(s3_error!(
-                        IncompleteBody,
+                    return Err(BodyError::Incomplete(format!(
                         "decoded {} bytes but x-amz-decoded-content-length is {expected}",
                         decoder.decoded_bytes
-                    ));
+                    )));
                 }
             }
         }
-        Ok(())
+        let Some(mut check) = self.check.take() else { return Ok(()) };
+        // The trailers of the framing that carried the body: an aws-chunked body's own
+        // trailer section is what its trailer signature covers.
+        let trailers: &[(String, String)] = match (&self.content, &self.transfer) {
+            (Some(decoder), _) | (None, Transfer::Chunked(decoder)) => &decoder.trailers,
+            (None, Transfer::Length { .. }) => &[],
+        };
+        check.end(trailers).map_err(BodyError::Check)
     }
 
     /// Reads a whole small body (an XML document) of at most `max_bytes`.
-    pub async fn read_all(&mut self, connection: &mut Connection, max_bytes: usize) -> Result<Vec<u8>, S3Error> {
-        if let Some(length) = self.declared_length() {
-            if length > max_bytes as u64 {
-                return Err(s3_error!(MalformedXML, "the request body is larger than {max_bytes} bytes"));
-            }
+    pub async fn read_all(&mut self, connection: &mut Connection, max_bytes: usize) -> Result<Vec<u8>, BodyError> {
+        let too_large = BodyError::TooLarge { limit_bytes: max_bytes };
+        if self.declared_length().is_some_and(|length| length > max_bytes as u64) {
+            return Err(too_large);
         }
         let mut body = Vec::new();
         loop {
@@ -474,7 +426,7 @@ impl BodyReader {
                 return Ok(body);
             }
             if body.len() > max_bytes {
-                return Err(s3_error!(MalformedXML, "the request body is larger than {max_bytes} bytes"));
+                return Err(too_large);
             }
         }
     }
@@ -504,6 +456,6 @@ impl BodyReader {
     }
 }
 
-fn framing_error(error: ChunkError) -> S3Error {
-    s3_error!(IncompleteBody, "malformed chunked body: {error:?}")
+fn stalled(error: std::io::Error) -> BodyError {
+    BodyError::Stalled(format!("reading the body: {error}"))
 }

@@ -1,23 +1,23 @@
 //! Responses: status, extra header lines pre-formatted into one buffer, and a body that is
-//! either small bytes (sent with the head in one write) or an object's stored data (streamed
-//! from block files by the connection).
+//! either small bytes (sent with the head in one write) or a stored body the layer above
+//! knows how to stream (`O`: for s3, a slice of an object's data, sent from block files by
+//! the connection). The wire layer only needs its length.
 
 use std::fmt::Write as _;
 
 use http::StatusCode;
 
-use crate::store::record::SharedRecord;
+/// A body streamed from storage by the layer above; the head announces its length.
+pub trait StoredBody {
+    fn length(&self) -> u64;
+}
 
 #[derive(Debug)]
-pub enum ResponseBody {
+pub enum ResponseBody<O> {
     Empty,
     Bytes(Vec<u8>),
-    /// `length` bytes of an object's data starting at `offset`.
-    Object {
-        record: SharedRecord,
-        offset: u64,
-        length: u64,
-    },
+    /// Stored data, streamed after the head.
+    Stored(O),
     /// A HEAD answer: announces `length` but sends nothing.
     HeadOnly {
         length: u64,
@@ -25,14 +25,14 @@ pub enum ResponseBody {
 }
 
 #[derive(Debug)]
-pub struct Response {
+pub struct Response<O> {
     pub status: StatusCode,
     /// `Name: value\r\n` lines, in order.
     pub headers: String,
-    pub body: ResponseBody,
+    pub body: ResponseBody<O>,
 }
 
-impl Response {
+impl<O: StoredBody> Response<O> {
     pub fn new(status: StatusCode) -> Self {
         Response { status, headers: String::new(), body: ResponseBody::Empty }
     }
@@ -62,7 +62,7 @@ impl Response {
         let _ = write!(self.headers, "{name}: {value}\r\n");
     }
 
-    pub fn body(mut self, body: ResponseBody) -> Self {
+    pub fn body(mut self, body: ResponseBody<O>) -> Self {
         self.body = body;
         self
     }
@@ -72,7 +72,8 @@ impl Response {
         match &self.body {
             ResponseBody::Empty => 0,
             ResponseBody::Bytes(bytes) => bytes.len() as u64,
-            ResponseBody::Object { length, .. } | ResponseBody::HeadOnly { length } => *length,
+            ResponseBody::Stored(stored) => stored.length(),
+            ResponseBody::HeadOnly { length } => *length,
         }
     }
 
@@ -120,6 +121,16 @@ impl std::fmt::Write for VecWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct NoStore;
+
+    impl StoredBody for NoStore {
+        fn length(&self) -> u64 {
+            0
+        }
+    }
+
+    type Response = super::Response<NoStore>;
 
     #[test]
     fn head_has_length_ids_and_extra_headers() {

@@ -5,9 +5,9 @@
 
 use super::documents::list::{OWNER_DISPLAY_NAME, OWNER_ID};
 use super::object::lookup;
+use super::Response;
 use super::{CoreServices, S3Request};
 use crate::error::S3Error;
-use crate::http::response::Response;
 use crate::limits::XML_BODY_BYTES_MAX;
 use crate::s3_error;
 use crate::xml::{tree, XmlWriter};

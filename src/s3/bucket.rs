@@ -3,10 +3,10 @@
 
 use super::documents::list;
 use super::names::validate_bucket_name;
+use super::Response;
 use super::{CoreServices, S3Request};
 use crate::dates::now_ms;
 use crate::error::S3Error;
-use crate::http::response::Response;
 use crate::limits::XML_BODY_BYTES_MAX;
 use crate::xml::XmlWriter;
 

@@ -4,9 +4,9 @@ use base64::Engine;
 use md5::{Digest, Md5};
 
 use super::documents::delete::{decode_delete, encode_delete_result};
+use super::Response;
 use super::{CoreServices, S3Request};
 use crate::error::S3Error;
-use crate::http::response::Response;
 use crate::limits::{KEY_BYTES_MAX, XML_BODY_BYTES_MAX};
 use crate::s3_error;
 

@@ -4,9 +4,9 @@
 use base64::Engine;
 
 use super::documents::list::{list_objects_v1 as encode_v1, list_objects_v2 as encode_v2, ListEcho, V2Echo};
+use super::Response;
 use super::{CoreServices, S3Request};
 use crate::error::S3Error;
-use crate::http::response::Response;
 use crate::limits::LIST_KEYS_MAX;
 use crate::s3_error;
 use crate::store::index::{ListPage, ListQuery};

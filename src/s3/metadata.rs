@@ -1,10 +1,10 @@
 //! Object metadata carried in headers: what a PUT stores (Content-Type, standard headers,
 //! `x-amz-meta-*`) and what GET/HEAD send back.
 
+use super::Response;
 use crate::dates::http_date;
 use crate::error::S3Error;
 use crate::http::request::RequestHead;
-use crate::http::response::Response;
 use crate::limits::USER_METADATA_BYTES_MAX;
 use crate::s3_error;
 use crate::store::record::{ObjectAttributes, ObjectRecord, Pair};

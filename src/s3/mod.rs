@@ -28,12 +28,30 @@ use crate::error::S3Error;
 use crate::http::body::BodyReader;
 use crate::http::connection::Connection;
 use crate::http::request::RequestHead;
-use crate::http::response::Response;
 use crate::s3_error;
 use crate::shard::ShardRouter;
 use crate::store::blocks::BlockStore;
 use router::Action;
 use uri::Query;
+
+/// A slice of an object's stored data: the body of a GET, sent by the connection from the
+/// record's inline bytes or its block files.
+#[derive(Debug)]
+pub struct ObjectSlice {
+    pub record: crate::store::record::SharedRecord,
+    pub offset: u64,
+    pub length: u64,
+}
+
+impl crate::http::response::StoredBody for ObjectSlice {
+    fn length(&self) -> u64 {
+        self.length
+    }
+}
+
+/// The answer of an S3 handler.
+pub type Response = crate::http::response::Response<ObjectSlice>;
+pub type ResponseBody = crate::http::response::ResponseBody<ObjectSlice>;
 
 /// What the S3 layer takes from the configuration.
 #[derive(Debug, Clone)]
@@ -70,7 +88,7 @@ pub struct S3Request<'a> {
 impl S3Request<'_> {
     /// Reads a small request document (XML) whole.
     pub async fn read_document(&mut self, max_bytes: usize) -> Result<Vec<u8>, S3Error> {
-        self.body.read_all(self.connection, max_bytes).await
+        Ok(self.body.read_all(self.connection, max_bytes).await?)
     }
 }
 

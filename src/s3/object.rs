@@ -10,9 +10,9 @@ use super::names::check_version_id;
 use super::range::{parse_range, RangeRequest};
 use super::upload::{discard, receive_body};
 use super::{CoreServices, S3Request};
+use super::{ObjectSlice, Response, ResponseBody};
 use crate::dates::now_ms;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::http::response::{Response, ResponseBody};
 use crate::limits::OBJECT_BYTES_MAX;
 use crate::s3_error;
 use crate::store::record::{ObjectRecord, SharedRecord};
@@ -139,8 +139,11 @@ pub async fn get_object(
                 .push_header("Content-Range", format_args!("bytes {}-{}/{}", offset, offset + length - 1, record.size)),
         }
     }
-    response.body =
-        if head_only { ResponseBody::HeadOnly { length } } else { ResponseBody::Object { record, offset, length } };
+    response.body = if head_only {
+        ResponseBody::HeadOnly { length }
+    } else {
+        ResponseBody::Stored(ObjectSlice { record, offset, length })
+    };
     Ok(response)
 }
 

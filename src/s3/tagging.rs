@@ -4,9 +4,9 @@
 use super::names::check_version_id;
 use super::object::lookup;
 use super::tags::{decode_tagging, encode_tagging, BUCKET_TAGS_MAX, OBJECT_TAGS_MAX};
+use super::Response;
 use super::{CoreServices, S3Request};
 use crate::error::S3Error;
-use crate::http::response::Response;
 use crate::limits::XML_BODY_BYTES_MAX;
 use crate::s3_error;
 

@@ -14,13 +14,13 @@ use crate::encoding::percent_decode;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::http::body::BodyReader;
 use crate::http::connection::Connection;
-use crate::http::request::{HeadError, RequestHead};
-use crate::http::response::{Response, ResponseBody};
+use crate::http::request::RequestHead;
 use crate::limits::{DRAIN_BYTES_MAX, IDLE_TIMEOUT_MS, READ_TIMEOUT_MS, REQUEST_HEAD_BYTES_MAX};
 use crate::s3::auth::{authenticate, SignedRequest};
 use crate::s3::router::{parse_path, parse_virtual_hosted_path, route, virtual_host_bucket};
 use crate::s3::uri::Query;
 use crate::s3::{handle, S3Request};
+use crate::s3::{Response, ResponseBody};
 use crate::s3_error;
 
 /// How often a GET is retried when the object changed between lookup and read.
@@ -63,7 +63,7 @@ pub async fn serve(context: Rc<CoreContext>, stream: TcpStream) {
         let mut body = match BodyReader::from_head(&head) {
             Ok(body) => body,
             Err(error) => {
-                let response = error_response(&error, path_of(&head.target), &id, prefix);
+                let response = error_response(&error.into(), path_of(&head.target), &id, prefix);
                 let _ = send_response(&mut connection, &context, response, &id, Delivery::default(), &mut out).await;
                 return;
             }
@@ -119,13 +119,7 @@ async fn read_head(connection: &mut Connection, head: &mut RequestHead) -> HeadO
         match head.parse(connection.unread()) {
             Ok(Some(consumed)) => return HeadOutcome::Head(consumed),
             Ok(None) => {}
-            Err(HeadError::TooLarge) => return HeadOutcome::Refused(s3_error!(RequestHeaderSectionTooLarge)),
-            Err(HeadError::TargetTooLong) => {
-                return HeadOutcome::Refused(s3_error!(InvalidURI, "The request URI is too long"));
-            }
-            Err(HeadError::Malformed) => {
-                return HeadOutcome::Refused(s3_error!(InvalidRequest, "Malformed HTTP request"));
-            }
+            Err(error) => return HeadOutcome::Refused(error.into()),
         }
         let idle = connection.unread().is_empty();
         let timeout_ms = if idle {
@@ -185,7 +179,9 @@ async fn answer(
             virtual_bucket: virtual_bucket.as_deref(),
             query: query.pairs(),
         };
-        body.verify(authenticate(credentials, &signed)?);
+        if let Some(check) = authenticate(credentials, &signed)?.into_check() {
+            body.verify(check)?;
+        }
     }
     log::debug!("core {}: {action:?}", services.core);
     let mut request = S3Request { head, query: &query, body, connection };

@@ -12,8 +12,8 @@ use super::core::CoreContext;
 use super::zero_copy;
 use crate::buffer_pool::BufferLease;
 use crate::http::connection::Connection;
-use crate::http::response::{Response, ResponseBody};
 use crate::s3::CoreServices;
+use crate::s3::{ObjectSlice, Response, ResponseBody};
 use crate::store::record::{slice_extents, Extent, ObjectData};
 
 pub enum SendError {
@@ -72,7 +72,7 @@ pub async fn send_response(
                 out.extend_from_slice(&bytes);
             }
         }
-        ResponseBody::Object { record, offset, length } => match &record.data {
+        ResponseBody::Stored(ObjectSlice { record, offset, length }) => match &record.data {
             ObjectData::Inline(bytes) => {
                 out.extend_from_slice(&bytes[offset as usize..(offset + length) as usize]);
             }

@@ -6,8 +6,11 @@
 //! (header or query) signature; the payload hash, or each aws-chunked chunk signature, is then
 //! verified as the body streams in (`http::body`).
 
+pub mod body_check;
 pub mod sigv2;
 pub mod sigv4;
+
+pub use body_check::{BodyVerification, ChunkSigning};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -70,27 +73,6 @@ impl Credentials {
         }
         Ok(())
     }
-}
-
-/// What a verified request still owes: a payload hash or chunk signatures to check.
-#[derive(Debug, Default)]
-pub struct BodyVerification {
-    /// Hex SHA-256 the decoded body must have (`x-amz-content-sha256`).
-    pub payload_sha256: Option<String>,
-    /// Chunk signature chain of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body.
-    pub chunk_signing: Option<ChunkSigning>,
-}
-
-/// Everything needed to verify aws-chunked chunk signatures.
-#[derive(Debug, Clone)]
-pub struct ChunkSigning {
-    pub key: [u8; 32],
-    pub timestamp: String,
-    pub scope: String,
-    /// The previous signature in the chain (the seed: the request's own signature).
-    pub previous: String,
-    /// Whether a signed trailer follows the last chunk.
-    pub signed_trailer: bool,
 }
 
 /// Compares without leaking where two signatures differ.
