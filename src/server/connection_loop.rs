@@ -8,7 +8,7 @@ use std::rc::Rc;
 use http::{Method, StatusCode};
 use monoio::net::TcpStream;
 
-use super::core::CoreContext;
+use super::context::CoreContext;
 use super::send_object::{send_response, Delivery, SendError};
 use crate::encoding::percent_decode;
 use crate::error::{S3Error, S3ErrorCode};

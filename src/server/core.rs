@@ -12,6 +12,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 use monoio::{FusionDriver, RuntimeBuilder};
 
 use super::connection_loop;
+use super::context::CoreContext;
 use crate::buffer_pool::BufferPool;
 use crate::config::Config;
 use crate::hash::md5_batch::Md5Batcher;
@@ -32,12 +33,6 @@ const POOLED_BUFFERS_MAX: usize = 32;
 const BUFFER_LEASES_MAX: usize = 64;
 /// Accept backlog of each core's listener.
 const LISTEN_BACKLOG: i32 = 1024;
-
-/// What every connection of a core shares: the S3 layer's services and the configuration.
-pub struct CoreContext {
-    pub services: CoreServices,
-    pub config: Arc<Config>,
-}
 
 /// Everything a core thread starts from.
 pub struct CorePlan {

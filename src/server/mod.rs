@@ -3,6 +3,7 @@
 //! `SO_REUSEPORT` listener, mailbox and the shards it owns.
 
 mod connection_loop;
+mod context;
 mod core;
 mod send_object;
 mod zero_copy;

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use monoio::buf::IoBufMut;
 use monoio::fs::File;
 
-use super::core::CoreContext;
+use super::context::CoreContext;
 use super::zero_copy;
 use crate::buffer_pool::BufferLease;
 use crate::http::connection::Connection;

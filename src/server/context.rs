@@ -1,0 +1,12 @@
+//! What every connection of a core shares: the S3 layer's services (shards, blocks, buffers)
+//! and the configuration.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::s3::CoreServices;
+
+pub struct CoreContext {
+    pub services: CoreServices,
+    pub config: Arc<Config>,
+}
