@@ -25,6 +25,11 @@
 //! - `shard`: bucket → shard → core, mailboxes, the owner-side shard.
 //! - `store`: records, index, journal with group commit, block files, recovery.
 
+// `unsafe` only where a module says why it needs it (`#![allow(unsafe_code)]` there, with a
+// `// SAFETY:` comment on each block): the AVX-512 MD5 kernel and the sendfile path.
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod buffer_pool;
 pub mod config;
 pub mod dates;

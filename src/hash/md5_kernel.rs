@@ -5,6 +5,10 @@
 //! fast a core can take PUT bodies, since the ETag is the MD5. Across streams there is no
 //! dependency, so 16 uploads on one core can be hashed together in the 16 32-bit lanes of a
 //! 512-bit register. `md5_batch` gathers the lanes; this file only computes.
+//!
+//! `unsafe` is allowed here for the one call into the AVX-512 kernel, made only after
+//! `is_x86_feature_detected!` confirmed the CPU has the features it is compiled for.
+#![allow(unsafe_code)]
 
 use std::sync::OnceLock;
 
@@ -199,12 +203,14 @@ mod avx512 {
                 columns[word][lane] = state[word];
             }
         }
-        // SAFETY (loads/stores): `columns` rows are 16 u32 = 64 bytes; unaligned forms used.
-        let mut s: [__m512i; 4] = std::array::from_fn(|word| _mm512_loadu_si512(columns[word].as_ptr().cast()));
+        // SAFETY: each `columns` row is 16 u32 = 64 bytes, what one unaligned load reads.
+        let mut s: [__m512i; 4] =
+            std::array::from_fn(|word| unsafe { _mm512_loadu_si512(columns[word].as_ptr().cast()) });
         for block in 0..count {
             let offset = block * BLOCK_BYTES;
             // Lane l's block is row l; MD5 wants word w of every lane together (column w).
-            let rows: [__m512i; LANES] = std::array::from_fn(|lane| {
+            // SAFETY: the slice is exactly one 64-byte block (bounds-checked by the indexing).
+            let rows: [__m512i; LANES] = std::array::from_fn(|lane| unsafe {
                 _mm512_loadu_si512(inputs[lane][offset..offset + BLOCK_BYTES].as_ptr().cast())
             });
             let m = transpose(&rows);
@@ -226,7 +232,8 @@ mod avx512 {
             }
         }
         for word in 0..4 {
-            _mm512_storeu_si512(columns[word].as_mut_ptr().cast(), s[word]);
+            // SAFETY: each `columns` row is 64 bytes, what one unaligned store writes.
+            unsafe { _mm512_storeu_si512(columns[word].as_mut_ptr().cast(), s[word]) };
         }
         for (lane, state) in states.iter_mut().enumerate() {
             for word in 0..4 {

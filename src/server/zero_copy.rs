@@ -12,6 +12,7 @@
 //!
 //! Every `unsafe` block in this module is a plain libc call on file descriptors the caller
 //! owns for the whole call; no memory is shared with the kernel beyond the call.
+#![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::RawFd;
