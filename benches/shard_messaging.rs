@@ -22,7 +22,7 @@ async fn open_shard(root: &std::path::Path, core: u16, recovered: RecoveredShard
     let blocks = Rc::new(BlockStore::open(root, core, 0).await.expect("block store"));
     let file = OpenOptions::new().write(true).open(&recovered.journal_path).await.expect("journal");
     let sync = GroupSync::new_journal(file, recovered.journal_length, batch_end_frame);
-    Shard::new(recovered.id, recovered.state, recovered.journal_path, sync, blocks)
+    Shard::new(recovered.state, recovered.journal_path, sync, blocks)
 }
 
 /// Remote calls kept in flight at once by the concurrent case: a core with many connections

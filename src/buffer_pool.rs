@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-pub struct BufferPool {
+pub(crate) struct BufferPool {
     buffers: RefCell<Vec<Vec<u8>>>,
     buffer_bytes: usize,
     pooled_max: usize,
@@ -18,31 +18,31 @@ pub struct BufferPool {
 }
 
 /// The right to hold one buffer for optional copying; released when dropped, on any path.
-pub struct BufferLease {
+pub(crate) struct BufferLease {
     _held: Rc<()>,
 }
 
 impl BufferPool {
-    pub fn new(buffer_bytes: usize, pooled_max: usize, lease_budget: usize) -> Self {
+    pub(crate) fn new(buffer_bytes: usize, pooled_max: usize, lease_budget: usize) -> Self {
         BufferPool { buffers: RefCell::new(Vec::new()), buffer_bytes, pooled_max, leases: Rc::new(()), lease_budget }
     }
 
     /// A lease, unless `lease_budget` of them are out.
-    pub fn try_lease(&self) -> Option<BufferLease> {
+    pub(crate) fn try_lease(&self) -> Option<BufferLease> {
         (Rc::strong_count(&self.leases) - 1 < self.lease_budget).then(|| BufferLease { _held: self.leases.clone() })
     }
 
-    pub fn buffer_bytes(&self) -> usize {
+    pub(crate) fn buffer_bytes(&self) -> usize {
         self.buffer_bytes
     }
 
     /// An empty buffer with `buffer_bytes` of capacity.
-    pub fn take(&self) -> Vec<u8> {
+    pub(crate) fn take(&self) -> Vec<u8> {
         self.buffers.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(self.buffer_bytes))
     }
 
     /// Returns a buffer for reuse (buffers of the wrong size, e.g. grown, are dropped).
-    pub fn give(&self, mut buffer: Vec<u8>) {
+    pub(crate) fn give(&self, mut buffer: Vec<u8>) {
         let mut buffers = self.buffers.borrow_mut();
         if buffer.capacity() == self.buffer_bytes && buffers.len() < self.pooled_max {
             buffer.clear();

@@ -7,29 +7,29 @@ use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// `Tue, 29 Aug 2017 22:36:03 GMT`
-pub fn http_date(ms: u64) -> String {
+pub(crate) fn http_date(ms: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms))
 }
 
 /// Parses an HTTP date (all three RFC 7231 forms) into milliseconds since the epoch.
-pub fn parse_http_date(text: &str) -> Option<u64> {
+pub(crate) fn parse_http_date(text: &str) -> Option<u64> {
     let time = httpdate::parse_http_date(text.trim()).ok()?;
     Some(time.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
 }
 
 /// `2017-08-29T22:36:03.613Z`
-pub fn iso8601(ms: u64) -> String {
+pub(crate) fn iso8601(ms: u64) -> String {
     String::from_utf8_lossy(&iso8601_bytes(ms)).into_owned()
 }
 
 /// `iso8601` into a fixed buffer, without allocating (listings format thousands per page).
 /// Years past 9999 are clamped: S3 timestamps are four-digit years.
-pub fn iso8601_bytes(ms: u64) -> [u8; 24] {
+pub(crate) fn iso8601_bytes(ms: u64) -> [u8; 24] {
     let seconds = ms / 1000;
     let days = (seconds / 86_400) as i64;
     let second_of_day = (seconds % 86_400) as u32;
@@ -56,13 +56,13 @@ pub fn iso8601_bytes(ms: u64) -> [u8; 24] {
 /// `iso8601_bytes` for many timestamps in a row (a listing page): the calendar date is
 /// computed once per distinct day, which was a fifth of a page's encoding time.
 #[derive(Default)]
-pub struct Iso8601Days {
+pub(crate) struct Iso8601Days {
     /// The day of `date` (days since the epoch), and its `YYYY-MM-DD` bytes.
     cached: Option<(u64, [u8; 10])>,
 }
 
 impl Iso8601Days {
-    pub fn format(&mut self, ms: u64) -> [u8; 24] {
+    pub(crate) fn format(&mut self, ms: u64) -> [u8; 24] {
         let day = ms / 86_400_000;
         let date = match self.cached {
             Some((cached_day, date)) if cached_day == day => date,
@@ -91,7 +91,7 @@ impl Iso8601Days {
 }
 
 /// `yyyymmddThhmmssZ` (SigV4's `x-amz-date`) → milliseconds since the epoch.
-pub fn parse_amz_date(text: &str) -> Option<u64> {
+pub(crate) fn parse_amz_date(text: &str) -> Option<u64> {
     let bytes = text.as_bytes();
     if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
         return None;
@@ -108,7 +108,7 @@ pub fn parse_amz_date(text: &str) -> Option<u64> {
 }
 
 /// Milliseconds since the epoch → `yyyymmddThhmmssZ`.
-pub fn amz_date(ms: u64) -> String {
+pub(crate) fn amz_date(ms: u64) -> String {
     let iso = iso8601_bytes(ms);
     // 2017-08-29T22:36:03.613Z → 20170829T223603Z
     let picked: Vec<u8> = [0..4, 5..7, 8..10, 10..11, 11..13, 14..16, 17..19]
@@ -150,7 +150,7 @@ thread_local! {
 }
 
 /// Calls `f` with the current `Date` header value.
-pub fn with_current_http_date<R>(f: impl FnOnce(&str) -> R) -> R {
+pub(crate) fn with_current_http_date<R>(f: impl FnOnce(&str) -> R) -> R {
     let now_seconds = now_ms() / 1000;
     DATE_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();

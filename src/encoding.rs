@@ -15,7 +15,7 @@ const S3_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove
 const S3_ESCAPED_KEEP_SLASH: &AsciiSet = &S3_ESCAPED.remove(b'/');
 
 /// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
@@ -27,7 +27,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Decodes exactly `N` bytes of hex (either case); `None` for any other length or a non-hex
 /// digit.
-pub fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+pub(crate) fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
     let digits = text.as_bytes();
     if digits.len() != N * 2 {
         return None;

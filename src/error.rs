@@ -13,19 +13,19 @@ macro_rules! s3_error_codes {
     ($($code:ident => $status:ident, $message:literal;)*) => {
         /// Every S3 error code the server can answer with.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum S3ErrorCode { $($code,)* }
+        pub(crate) enum S3ErrorCode { $($code,)* }
 
         impl S3ErrorCode {
             /// The code as it appears in `<Code>`.
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self { $(Self::$code => stringify!($code),)* }
             }
             /// The HTTP status S3 answers with.
-            pub fn status(self) -> StatusCode {
+            pub(crate) fn status(self) -> StatusCode {
                 match self { $(Self::$code => StatusCode::$status,)* }
             }
             /// S3's default message for the code.
-            pub fn default_message(self) -> &'static str {
+            pub(crate) fn default_message(self) -> &'static str {
                 match self { $(Self::$code => $message,)* }
             }
         }
@@ -38,7 +38,6 @@ s3_error_codes! {
     AuthorizationQueryParametersError => BAD_REQUEST, "Error parsing the X-Amz-Credential parameter.";
     BadRequest => BAD_REQUEST, "Bad Request";
     BadDigest => BAD_REQUEST, "The Content-MD5 you specified did not match what we received.";
-    BucketAlreadyExists => CONFLICT, "The requested bucket name is not available.";
     BucketAlreadyOwnedByYou => CONFLICT, "Your previous request to create the named bucket succeeded and you already own it.";
     BucketNotEmpty => CONFLICT, "The bucket you tried to delete is not empty";
     EntityTooLarge => BAD_REQUEST, "Your proposed upload exceeds the maximum allowed object size.";
@@ -74,28 +73,27 @@ s3_error_codes! {
     RequestTimeout => BAD_REQUEST, "Your socket connection to the server was not read from or written to within the timeout period.";
     ServiceUnavailable => SERVICE_UNAVAILABLE, "The service is unavailable. Please retry.";
     SignatureDoesNotMatch => FORBIDDEN, "The request signature we calculated does not match the signature you provided.";
-    SlowDown => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
     XAmzContentSHA256Mismatch => BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.";
 }
 
 /// An S3 error answer: a code plus an optional specific message.
 #[derive(Debug, Clone)]
 pub struct S3Error {
-    pub code: S3ErrorCode,
-    pub message: Cow<'static, str>,
+    pub(crate) code: S3ErrorCode,
+    pub(crate) message: Cow<'static, str>,
 }
 
 impl S3Error {
-    pub fn new(code: S3ErrorCode) -> Self {
+    pub(crate) fn new(code: S3ErrorCode) -> Self {
         S3Error { code, message: Cow::Borrowed(code.default_message()) }
     }
 
-    pub fn with_message(code: S3ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn with_message(code: S3ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
         S3Error { code, message: message.into() }
     }
 
     /// Maps a storage I/O failure to the S3 answer a client can act on, logging the cause.
-    pub fn from_io(context: &str, error: &std::io::Error) -> Self {
+    pub(crate) fn from_io(context: &str, error: &std::io::Error) -> Self {
         let code = match error.raw_os_error() {
             Some(libc::ENOSPC) | Some(libc::EDQUOT) => S3ErrorCode::InsufficientStorage,
             Some(libc::EROFS) | Some(libc::EIO) => S3ErrorCode::ServiceUnavailable,
@@ -107,7 +105,7 @@ impl S3Error {
 
     /// Renders the S3 error document. `bucket` and `key` name the resource, for the codes
     /// where S3 echoes them (`BucketName` for bucket errors, `Key` for NoSuchKey).
-    pub fn to_xml(&self, resource: &str, request_id: &str, bucket: Option<&str>, key: Option<&str>) -> Vec<u8> {
+    pub(crate) fn to_xml(&self, resource: &str, request_id: &str, bucket: Option<&str>, key: Option<&str>) -> Vec<u8> {
         let mut xml = crate::xml::XmlWriter::with_declaration();
         xml.open("Error");
         xml.element("Code", self.code.as_str());

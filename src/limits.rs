@@ -8,69 +8,69 @@
 /// push real clients past that, so we allow 32 KiB.
 pub const REQUEST_HEAD_BYTES_MAX: usize = 32 * 1024;
 /// Largest number of header fields in one request (httparse needs a fixed array).
-pub const REQUEST_HEADERS_COUNT_MAX: usize = 96;
+pub(crate) const REQUEST_HEADERS_COUNT_MAX: usize = 96;
 /// Longest request target (path + query) accepted; longer gets 414-like 400.
-pub const REQUEST_TARGET_BYTES_MAX: usize = 16 * 1024;
+pub(crate) const REQUEST_TARGET_BYTES_MAX: usize = 16 * 1024;
 /// S3's key length limit, in bytes of UTF-8.
 pub const KEY_BYTES_MAX: usize = 1024;
 /// S3 limit on user-defined metadata (`x-amz-meta-*` names + values).
-pub const USER_METADATA_BYTES_MAX: usize = 2 * 1024;
+pub(crate) const USER_METADATA_BYTES_MAX: usize = 2 * 1024;
 /// Largest single PUT, as in S3.
-pub const OBJECT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+pub(crate) const OBJECT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest part of a multipart upload, as in S3.
-pub const PART_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+pub(crate) const PART_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest multipart object, as in S3 (5 TiB).
-pub const MULTIPART_OBJECT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+pub(crate) const MULTIPART_OBJECT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 /// Part numbers run from 1 to this, as in S3.
 pub const PART_NUMBER_MAX: u32 = 10_000;
 /// Largest object CopyObject copies in one request, as in S3.
 pub const COPY_SOURCE_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest page of ListParts / ListMultipartUploads, as in S3.
-pub const LIST_PARTS_MAX: usize = 1000;
+pub(crate) const LIST_PARTS_MAX: usize = 1000;
 /// Largest XML request body (DeleteObjects with 1000 long keys fits well below this).
-pub const XML_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
+pub(crate) const XML_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// Keys per DeleteObjects request, as in S3.
 pub const DELETE_OBJECTS_KEYS_MAX: usize = 1000;
 /// Largest page of a listing, as in S3.
-pub const LIST_KEYS_MAX: usize = 1000;
+pub(crate) const LIST_KEYS_MAX: usize = 1000;
 /// Objects up to this size are kept inside their metadata record (journal + memory) instead of
 /// a block file: one fsync instead of three on PUT, and a GET served from memory.
-pub const INLINE_OBJECT_BYTES_MAX: usize = 4 * 1024;
+pub(crate) const INLINE_OBJECT_BYTES_MAX: usize = 4 * 1024;
 /// Default memory all inline bodies of the process may hold (`--inline-budget-bytes`);
 /// beyond it, small bodies go to block files too (see `store::inline_budget`). Also bounds
 /// what a checkpoint serialises.
-pub const INLINE_OBJECTS_BYTES_BUDGET: usize = 32 * 1024 * 1024;
+pub(crate) const INLINE_OBJECTS_BYTES_BUDGET: usize = 32 * 1024 * 1024;
 /// Size of one chunk-size line in chunked / aws-chunked bodies (hex size + extensions such as
 /// a 64-hex-digit chunk signature).
-pub const CHUNK_LINE_BYTES_MAX: usize = 4 * 1024;
+pub(crate) const CHUNK_LINE_BYTES_MAX: usize = 4 * 1024;
 /// Total bytes of trailer fields after the last chunk.
-pub const CHUNK_TRAILER_BYTES_MAX: usize = 16 * 1024;
+pub(crate) const CHUNK_TRAILER_BYTES_MAX: usize = 16 * 1024;
 
 /// Per-connection read buffer, grown up to the head limit when a head does not fit.
-pub const CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
+pub(crate) const CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
 /// Staging buffer for writing a block file and for reading one back to the socket.
-pub const BLOCK_IO_BUFFER_BYTES: usize = 256 * 1024;
+pub(crate) const BLOCK_IO_BUFFER_BYTES: usize = 256 * 1024;
 /// An idle keep-alive connection is closed after this long.
-pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+pub(crate) const IDLE_TIMEOUT_MS: u64 = 60_000;
 /// A request head or body that stalls this long is abandoned (slow-loris defence).
-pub const READ_TIMEOUT_MS: u64 = 30_000;
+pub(crate) const READ_TIMEOUT_MS: u64 = 30_000;
 /// A response write that makes no progress this long is abandoned.
-pub const WRITE_TIMEOUT_MS: u64 = 30_000;
+pub(crate) const WRITE_TIMEOUT_MS: u64 = 30_000;
 /// Request body bytes we drain (rather than close the connection) after an early error.
-pub const DRAIN_BYTES_MAX: u64 = 64 * 1024;
+pub(crate) const DRAIN_BYTES_MAX: u64 = 64 * 1024;
 /// Concurrent connections per core; more are accepted and closed at once.
-pub const CONNECTIONS_PER_CORE_MAX: usize = 4096;
+pub(crate) const CONNECTIONS_PER_CORE_MAX: usize = 4096;
 
 /// Free space kept back from object data so metadata (deletes above all) can always be
 /// journaled: a full disk is left by deleting objects, without a restart.
-pub const STORAGE_RESERVE_BYTES: u64 = 8 * 1024 * 1024;
+pub(crate) const STORAGE_RESERVE_BYTES: u64 = 8 * 1024 * 1024;
 /// Bound of each core's inbound mailbox of shard requests (back-pressure, not a queue).
-pub const MAILBOX_CAPACITY: usize = 1024;
+pub(crate) const MAILBOX_CAPACITY: usize = 1024;
 /// Journal size that triggers a checkpoint (online, and at start); a journal is also
 /// checkpointed once it is twice the size of its last checkpoint.
-pub const JOURNAL_COMPACT_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const JOURNAL_COMPACT_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest journal record accepted on replay; anything larger is a torn or corrupt tail.
-pub const JOURNAL_RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
+pub(crate) const JOURNAL_RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 const _: () = assert!(CONNECTION_BUFFER_BYTES <= REQUEST_HEAD_BYTES_MAX);
 const _: () = assert!(INLINE_OBJECT_BYTES_MAX < BLOCK_IO_BUFFER_BYTES);

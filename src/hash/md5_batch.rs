@@ -78,12 +78,12 @@ enum Goal {
 
 /// One core's MD5 streams.
 #[derive(Default)]
-pub struct Md5Batcher {
+pub(crate) struct Md5Batcher {
     streams: RefCell<Streams>,
 }
 
 impl Md5Batcher {
-    pub fn new() -> Rc<Self> {
+    pub(crate) fn new() -> Rc<Self> {
         Rc::new(Md5Batcher::default())
     }
 
@@ -160,7 +160,7 @@ impl Md5Batcher {
 }
 
 /// The MD5 of one upload, fed in order. Dropping it discards what it queued.
-pub struct Md5Stream {
+pub(crate) struct Md5Stream {
     batcher: Rc<Md5Batcher>,
     slot: usize,
     /// Bytes after the last whole block, not hashed yet.
@@ -170,7 +170,7 @@ pub struct Md5Stream {
 }
 
 impl Md5Stream {
-    pub fn new(batcher: &Rc<Md5Batcher>) -> Self {
+    pub(crate) fn new(batcher: &Rc<Md5Batcher>) -> Self {
         let slot = {
             let mut streams = batcher.streams.borrow_mut();
             let slot = Slot { state: INITIAL_STATE, ..Slot::default() };
@@ -191,7 +191,7 @@ impl Md5Stream {
     /// Hands over a buffer of the stream's next bytes; it comes back to `pool` once hashed.
     /// A buffer of whole blocks, with nothing pending before it, is queued for a batch;
     /// anything else is hashed now.
-    pub fn submit(&mut self, buffer: Vec<u8>, pool: &BufferPool) {
+    pub(crate) fn submit(&mut self, buffer: Vec<u8>, pool: &BufferPool) {
         if buffer.is_empty() {
             pool.give(buffer);
             return;
@@ -216,7 +216,7 @@ impl Md5Stream {
     }
 
     /// Hashes `bytes` now (after whatever this stream queued).
-    pub fn update(&mut self, mut bytes: &[u8], pool: &BufferPool) {
+    pub(crate) fn update(&mut self, mut bytes: &[u8], pool: &BufferPool) {
         if bytes.is_empty() {
             return;
         }
@@ -243,7 +243,7 @@ impl Md5Stream {
     }
 
     /// The digest of everything fed so far (the stream can go on afterwards).
-    pub fn digest(&mut self, pool: &BufferPool) -> [u8; 16] {
+    pub(crate) fn digest(&mut self, pool: &BufferPool) -> [u8; 16] {
         self.drain_queue(pool);
         let streams = self.batcher.streams.borrow();
         let state = streams.slots[self.slot].as_ref().map_or(INITIAL_STATE, |slot| slot.state);

@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-pub const BLOCK_BYTES: usize = 64;
+pub(crate) const BLOCK_BYTES: usize = 64;
 pub const LANES: usize = 16;
 pub const INITIAL_STATE: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
@@ -78,7 +78,7 @@ pub fn compress(state: &mut [u32; 4], blocks: &[u8]) {
 
 /// The digest of a stream whose whole blocks are in `state` and whose last `tail` bytes
 /// (fewer than 64) are not hashed yet; `total` is the stream's length in bytes.
-pub fn finish(mut state: [u32; 4], tail: &[u8], total: u64) -> [u8; 16] {
+pub(crate) fn finish(mut state: [u32; 4], tail: &[u8], total: u64) -> [u8; 16] {
     debug_assert!(tail.len() < BLOCK_BYTES);
     let mut last = [0u8; 2 * BLOCK_BYTES];
     last[..tail.len()].copy_from_slice(tail);
@@ -194,7 +194,7 @@ mod avx512 {
     }
 
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn compress_lanes(states: &mut [[u32; 4]; LANES], inputs: [&[u8]; LANES], count: usize) {
+    pub(crate) unsafe fn compress_lanes(states: &mut [[u32; 4]; LANES], inputs: [&[u8]; LANES], count: usize) {
         let table = sines();
         let k: [__m512i; 64] = std::array::from_fn(|i| _mm512_set1_epi32(table[i] as i32));
         let mut columns = [[0u32; LANES]; 4];

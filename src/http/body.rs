@@ -20,7 +20,7 @@ use crate::limits::{CONNECTION_BUFFER_BYTES, READ_TIMEOUT_MS};
 /// chunk signatures, in `s3::auth`) sees every chunk boundary, every decoded byte in order,
 /// and the trailers. A refusal fails the read that found it, so nothing unverified is ever
 /// committed.
-pub trait BodyCheck {
+pub(crate) trait BodyCheck {
     /// An aws-chunked chunk of `size` bytes starts (0: the last); `extensions` are its size
     /// line's extensions (e.g. `chunk-signature=...`).
     fn chunk_start(&mut self, size: u64, extensions: &str) -> Result<(), CheckFailure>;
@@ -32,7 +32,7 @@ pub trait BodyCheck {
 
 /// What a `BodyCheck` refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckFailure {
+pub(crate) enum CheckFailure {
     /// A chunk (or trailer) signature of an aws-chunked body.
     ChunkSignature,
     /// The digest of the whole body differs from the one its head announced.
@@ -41,7 +41,7 @@ pub enum CheckFailure {
 
 /// Why a body could not be framed or read. `error.rs` maps each to the S3 error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// A `Content-Length` that is not a decimal number.
     InvalidContentLength,
     /// Several `Content-Length` fields that disagree (a request could hide another in its body).
@@ -91,7 +91,7 @@ enum Transfer {
 }
 
 /// The state of the current request's body.
-pub struct BodyReader {
+pub(crate) struct BodyReader {
     transfer: Transfer,
     /// `aws-chunked` content framing, when the client used it.
     content: Option<ChunkDecoder>,
@@ -122,7 +122,7 @@ impl fmt::Debug for BodyReader {
 
 impl BodyReader {
     /// Works out the body framing from the head.
-    pub fn from_head(head: &RequestHead) -> Result<BodyReader, BodyError> {
+    pub(crate) fn from_head(head: &RequestHead) -> Result<BodyReader, BodyError> {
         let mut encodings = head.headers.get_all("transfer-encoding").iter();
         let chunked = match (encodings.next(), encodings.next()) {
             (None, _) => false,
@@ -171,24 +171,9 @@ impl BodyReader {
         })
     }
 
-    /// An empty body (for requests whose head was refused before framing was known).
-    pub fn empty() -> BodyReader {
-        BodyReader {
-            transfer: Transfer::Length { remaining: 0 },
-            content: None,
-            decoded_length: None,
-            continue_pending: false,
-            continue_expected: false,
-            finished: true,
-            broken: false,
-            continue_sent: false,
-            check: None,
-        }
-    }
-
     /// Arms a check of the body as it arrives. An empty body is checked at once (a handler
     /// may never read it).
-    pub fn verify(&mut self, mut check: Box<dyn BodyCheck>) -> Result<(), BodyError> {
+    pub(crate) fn verify(&mut self, mut check: Box<dyn BodyCheck>) -> Result<(), BodyError> {
         if self.finished {
             return check.end(&[]).map_err(BodyError::Check);
         }
@@ -198,7 +183,7 @@ impl BodyReader {
 
     /// The size of the decoded body when the head tells it (`Content-Length`, or
     /// `x-amz-decoded-content-length` for aws-chunked). `None`: chunked, size unknown.
-    pub fn declared_length(&self) -> Option<u64> {
+    pub(crate) fn declared_length(&self) -> Option<u64> {
         if self.content.is_some() {
             return self.decoded_length;
         }
@@ -208,7 +193,7 @@ impl BodyReader {
         }
     }
 
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.finished
     }
 
@@ -216,12 +201,12 @@ impl BodyReader {
     /// it, the body is complete without one (e.g. `Content-Length: 0`), and none was sent.
     /// Some clients (the botocore bundled with the AWS CLI) misread the next response on a
     /// kept-alive connection when an expected `100 Continue` never came.
-    pub fn owes_interim_continue(&self) -> bool {
+    pub(crate) fn owes_interim_continue(&self) -> bool {
         self.continue_expected && self.finished && !self.continue_sent
     }
 
     /// Raw bytes still expected under Content-Length framing (for draining decisions).
-    pub fn raw_remaining(&self) -> Option<u64> {
+    pub(crate) fn raw_remaining(&self) -> Option<u64> {
         match self.transfer {
             Transfer::Length { remaining } => Some(remaining),
             Transfer::Chunked(_) => None,
@@ -229,7 +214,7 @@ impl BodyReader {
     }
 
     /// Trailer fields of an aws-chunked or chunked body, available once it is finished.
-    pub fn trailers(&self) -> Vec<(String, String)> {
+    pub(crate) fn trailers(&self) -> Vec<(String, String)> {
         let mut trailers = Vec::new();
         if let Transfer::Chunked(decoder) = &self.transfer {
             trailers.extend(decoder.trailers.iter().cloned());
@@ -242,7 +227,7 @@ impl BodyReader {
 
     /// Appends up to `limit` decoded body bytes to `out`. Returns the number appended; 0 means
     /// the body is complete.
-    pub async fn read_into(
+    pub(crate) async fn read_into(
         &mut self,
         connection: &mut Connection,
         out: &mut Vec<u8>,
@@ -414,7 +399,11 @@ impl BodyReader {
     }
 
     /// Reads a whole small body (an XML document) of at most `max_bytes`.
-    pub async fn read_all(&mut self, connection: &mut Connection, max_bytes: usize) -> Result<Vec<u8>, BodyError> {
+    pub(crate) async fn read_all(
+        &mut self,
+        connection: &mut Connection,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, BodyError> {
         let too_large = BodyError::TooLarge { limit_bytes: max_bytes };
         if self.declared_length().is_some_and(|length| length > max_bytes as u64) {
             return Err(too_large);
@@ -433,7 +422,7 @@ impl BodyReader {
 
     /// Reads and discards the rest of the body, up to `max_bytes`. Returns whether the body
     /// is now complete (so the connection can serve the next request).
-    pub async fn drain(&mut self, connection: &mut Connection, max_bytes: u64) -> bool {
+    pub(crate) async fn drain(&mut self, connection: &mut Connection, max_bytes: u64) -> bool {
         if self.finished {
             return true;
         }

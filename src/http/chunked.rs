@@ -18,7 +18,7 @@ pub enum ChunkError {
 
 /// What the decoder found in its input.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ChunkEvent<'a> {
+pub(crate) enum ChunkEvent<'a> {
     /// A size line was read: a chunk of `size` bytes follows (0: the last chunk).
     Start { size: u64, extensions: &'a str },
     /// A piece of chunk data.
@@ -75,7 +75,11 @@ impl ChunkDecoder {
 
     /// Like `decode`, and also reports the start of every chunk (with its size and size-line
     /// extensions), which chunk-signature verification needs.
-    pub fn decode_events(&mut self, input: &[u8], sink: &mut dyn FnMut(ChunkEvent<'_>)) -> Result<usize, ChunkError> {
+    pub(crate) fn decode_events(
+        &mut self,
+        input: &[u8],
+        sink: &mut dyn FnMut(ChunkEvent<'_>),
+    ) -> Result<usize, ChunkError> {
         let mut position = 0;
         while position < input.len() {
             match self.state {

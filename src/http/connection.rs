@@ -10,7 +10,7 @@ use monoio::net::TcpStream;
 
 use crate::limits::{CONNECTION_BUFFER_BYTES, WRITE_TIMEOUT_MS};
 
-pub struct Connection {
+pub(crate) struct Connection {
     stream: TcpStream,
     /// Bytes read from the socket; `buffer[start..]` is not consumed yet.
     buffer: Vec<u8>,
@@ -22,20 +22,20 @@ fn timed_out() -> io::Error {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream) -> Self {
+    pub(crate) fn new(stream: TcpStream) -> Self {
         Connection { stream, buffer: Vec::with_capacity(CONNECTION_BUFFER_BYTES), start: 0 }
     }
 
-    pub fn stream(&mut self) -> &mut TcpStream {
+    pub(crate) fn stream(&mut self) -> &mut TcpStream {
         &mut self.stream
     }
 
     /// Bytes received and not consumed yet.
-    pub fn unread(&self) -> &[u8] {
+    pub(crate) fn unread(&self) -> &[u8] {
         &self.buffer[self.start..]
     }
 
-    pub fn consume(&mut self, count: usize) {
+    pub(crate) fn consume(&mut self, count: usize) {
         debug_assert!(self.start + count <= self.buffer.len());
         self.start += count;
         if self.start == self.buffer.len() {
@@ -46,7 +46,7 @@ impl Connection {
 
     /// Reads more bytes after the unread ones, growing the buffer up to `capacity_max`.
     /// Returns 0 at end of stream or when the buffer is full at `capacity_max`.
-    pub async fn read_more(&mut self, timeout_ms: u64, capacity_max: usize) -> io::Result<usize> {
+    pub(crate) async fn read_more(&mut self, timeout_ms: u64, capacity_max: usize) -> io::Result<usize> {
         if self.start > 0 {
             self.buffer.copy_within(self.start.., 0);
             self.buffer.truncate(self.buffer.len() - self.start);
@@ -73,7 +73,7 @@ impl Connection {
 
     /// Reads up to `count` bytes straight from the socket into the spare capacity of `out`
     /// (no unread bytes may be buffered): the large-body path skips the connection buffer.
-    pub async fn read_direct(&mut self, out: &mut Vec<u8>, count: usize, timeout_ms: u64) -> io::Result<usize> {
+    pub(crate) async fn read_direct(&mut self, out: &mut Vec<u8>, count: usize, timeout_ms: u64) -> io::Result<usize> {
         debug_assert!(self.unread().is_empty());
         let target = std::mem::take(out);
         let length = target.len();
@@ -89,7 +89,7 @@ impl Connection {
 
     /// Writes a whole buffer and hands it back for reuse. On an error or a time-out the
     /// buffer is gone (a cancelled write owns it) and the caller must drop the connection.
-    pub async fn write_all<B: IoBuf + 'static>(&mut self, bytes: B) -> io::Result<B> {
+    pub(crate) async fn write_all<B: IoBuf + 'static>(&mut self, bytes: B) -> io::Result<B> {
         let write = self.stream.write_all(bytes);
         match monoio::time::timeout(Duration::from_millis(WRITE_TIMEOUT_MS), write).await {
             Ok((Ok(_), bytes)) => Ok(bytes),

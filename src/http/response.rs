@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 use http::StatusCode;
 
 /// A body streamed from storage by the layer above; the head announces its length.
-pub trait StoredBody {
+pub(crate) trait StoredBody {
     fn length(&self) -> u64;
 }
 
 #[derive(Debug)]
-pub enum ResponseBody<O> {
+pub(crate) enum ResponseBody<O> {
     Empty,
     Bytes(Vec<u8>),
     /// Stored data, streamed after the head.
@@ -25,50 +25,50 @@ pub enum ResponseBody<O> {
 }
 
 #[derive(Debug)]
-pub struct Response<O> {
-    pub status: StatusCode,
+pub(crate) struct Response<O> {
+    pub(crate) status: StatusCode,
     /// `Name: value\r\n` lines, in order.
-    pub headers: String,
-    pub body: ResponseBody<O>,
+    pub(crate) headers: String,
+    pub(crate) body: ResponseBody<O>,
 }
 
 impl<O: StoredBody> Response<O> {
-    pub fn new(status: StatusCode) -> Self {
+    pub(crate) fn new(status: StatusCode) -> Self {
         Response { status, headers: String::new(), body: ResponseBody::Empty }
     }
 
-    pub fn ok() -> Self {
+    pub(crate) fn ok() -> Self {
         Response::new(StatusCode::OK)
     }
 
-    pub fn no_content() -> Self {
+    pub(crate) fn no_content() -> Self {
         Response::new(StatusCode::NO_CONTENT)
     }
 
     /// A 200 with an XML document.
-    pub fn xml(document: Vec<u8>) -> Self {
+    pub(crate) fn xml(document: Vec<u8>) -> Self {
         Response::ok().header("Content-Type", "application/xml").body(ResponseBody::Bytes(document))
     }
 
     /// Adds a header line. Values come from our own formatting or stored client headers
     /// that were validated as header values when received.
-    pub fn header(mut self, name: &str, value: impl std::fmt::Display) -> Self {
+    pub(crate) fn header(mut self, name: &str, value: impl std::fmt::Display) -> Self {
         self.push_header(name, value);
         self
     }
 
-    pub fn push_header(&mut self, name: &str, value: impl std::fmt::Display) {
+    pub(crate) fn push_header(&mut self, name: &str, value: impl std::fmt::Display) {
         // Writing to a String cannot fail.
         let _ = write!(self.headers, "{name}: {value}\r\n");
     }
 
-    pub fn body(mut self, body: ResponseBody<O>) -> Self {
+    pub(crate) fn body(mut self, body: ResponseBody<O>) -> Self {
         self.body = body;
         self
     }
 
     /// The Content-Length this response announces.
-    pub fn content_length(&self) -> u64 {
+    pub(crate) fn content_length(&self) -> u64 {
         match &self.body {
             ResponseBody::Empty => 0,
             ResponseBody::Bytes(bytes) => bytes.len() as u64,
@@ -85,7 +85,7 @@ impl<O: StoredBody> Response<O> {
     }
 
     /// Serialises the status line and headers (and nothing of the body) into `out`.
-    pub fn write_head(&self, out: &mut Vec<u8>, request_id: &str, keep_alive: bool) {
+    pub(crate) fn write_head(&self, out: &mut Vec<u8>, request_id: &str, keep_alive: bool) {
         let _ = write!(
             VecWriter(out),
             "HTTP/1.1 {} {}\r\n",

@@ -22,7 +22,7 @@ async fn check_exists(services: &CoreServices, bucket: &str, key: Option<&str>) 
     }
 }
 
-pub async fn get_acl(services: &CoreServices, bucket: String, key: Option<String>) -> Result<Response, S3Error> {
+pub(crate) async fn get_acl(services: &CoreServices, bucket: String, key: Option<String>) -> Result<Response, S3Error> {
     check_exists(services, &bucket, key.as_deref()).await?;
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("AccessControlPolicy");
@@ -43,7 +43,7 @@ pub async fn get_acl(services: &CoreServices, bucket: String, key: Option<String
     Ok(Response::xml(xml.finish()))
 }
 
-pub async fn put_acl(
+pub(crate) async fn put_acl(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,

@@ -10,7 +10,7 @@ use crate::error::S3Error;
 use crate::limits::XML_BODY_BYTES_MAX;
 use crate::xml::XmlWriter;
 
-pub async fn create_bucket(
+pub(crate) async fn create_bucket(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -29,18 +29,18 @@ pub async fn create_bucket(
     Ok(Response::ok().header("Location", location))
 }
 
-pub async fn head_bucket(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
+pub(crate) async fn head_bucket(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
     services.shards.call(&bucket.clone(), move |shard| async move { shard.bucket_record(&bucket) }).await?;
     Ok(Response::ok().header("x-amz-bucket-region", "us-east-1"))
 }
 
-pub async fn delete_bucket(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
+pub(crate) async fn delete_bucket(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
     services.shards.call(&bucket.clone(), move |shard| async move { shard.delete_bucket(bucket).await }).await?;
     Ok(Response::no_content())
 }
 
 /// Asks every shard for its buckets and merges them in name order.
-pub async fn list_buckets(services: &CoreServices) -> Result<Response, S3Error> {
+pub(crate) async fn list_buckets(services: &CoreServices) -> Result<Response, S3Error> {
     let mut buckets = Vec::new();
     for shard in 0..services.shards.shard_count() {
         let mut part = services.shards.call_shard(shard, |shard| async move { Ok(shard.list_buckets()) }).await?;
@@ -50,7 +50,7 @@ pub async fn list_buckets(services: &CoreServices) -> Result<Response, S3Error> 
     Ok(Response::xml(list::list_buckets(&buckets)))
 }
 
-pub async fn get_bucket_location(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
+pub(crate) async fn get_bucket_location(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
     services.shards.call(&bucket.clone(), move |shard| async move { shard.bucket_record(&bucket) }).await?;
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("LocationConstraint");
@@ -59,7 +59,7 @@ pub async fn get_bucket_location(services: &CoreServices, bucket: String) -> Res
 }
 
 /// Versioning is never enabled: the document is empty, as for a bucket that never had it.
-pub async fn get_bucket_versioning(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
+pub(crate) async fn get_bucket_versioning(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
     services.shards.call(&bucket.clone(), move |shard| async move { shard.bucket_record(&bucket) }).await?;
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("VersioningConfiguration");

@@ -10,7 +10,7 @@ use crate::http::request::RequestHead;
 use crate::s3_error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChecksumAlgorithm {
+pub(crate) enum ChecksumAlgorithm {
     Crc32,
     Crc32c,
     Crc64Nvme,
@@ -19,10 +19,11 @@ pub enum ChecksumAlgorithm {
 }
 
 impl ChecksumAlgorithm {
-    pub const ALL: [ChecksumAlgorithm; 5] = [Self::Crc32, Self::Crc32c, Self::Crc64Nvme, Self::Sha1, Self::Sha256];
+    pub(crate) const ALL: [ChecksumAlgorithm; 5] =
+        [Self::Crc32, Self::Crc32c, Self::Crc64Nvme, Self::Sha1, Self::Sha256];
 
     /// The header (and trailer) name carrying this checksum.
-    pub fn header(self) -> &'static str {
+    pub(crate) fn header(self) -> &'static str {
         match self {
             Self::Crc32 => "x-amz-checksum-crc32",
             Self::Crc32c => "x-amz-checksum-crc32c",
@@ -33,7 +34,7 @@ impl ChecksumAlgorithm {
     }
 
     /// The name S3 uses in messages and `x-amz-sdk-checksum-algorithm`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Crc32 => "CRC32",
             Self::Crc32c => "CRC32C",
@@ -52,13 +53,13 @@ impl ChecksumAlgorithm {
         }
     }
 
-    pub fn from_header(name: &str) -> Option<ChecksumAlgorithm> {
+    pub(crate) fn from_header(name: &str) -> Option<ChecksumAlgorithm> {
         Self::ALL.into_iter().find(|algorithm| algorithm.header().eq_ignore_ascii_case(name.trim()))
     }
 }
 
 /// A running checksum.
-pub enum ChecksumHasher {
+pub(crate) enum ChecksumHasher {
     Crc32(crc32fast::Hasher),
     Crc32c(u32),
     Crc64Nvme(crc64fast_nvme::Digest),
@@ -67,7 +68,7 @@ pub enum ChecksumHasher {
 }
 
 impl ChecksumHasher {
-    pub fn new(algorithm: ChecksumAlgorithm) -> Self {
+    pub(crate) fn new(algorithm: ChecksumAlgorithm) -> Self {
         match algorithm {
             ChecksumAlgorithm::Crc32 => Self::Crc32(crc32fast::Hasher::new()),
             ChecksumAlgorithm::Crc32c => Self::Crc32c(0),
@@ -77,7 +78,7 @@ impl ChecksumHasher {
         }
     }
 
-    pub fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             Self::Crc32(hasher) => hasher.update(bytes),
             Self::Crc32c(state) => *state = crc32c::crc32c_append(*state, bytes),
@@ -88,7 +89,7 @@ impl ChecksumHasher {
     }
 
     /// The checksum as S3 transmits it: base64 of the big-endian digest.
-    pub fn finish_base64(self) -> String {
+    pub(crate) fn finish_base64(self) -> String {
         let digest: Vec<u8> = match self {
             Self::Crc32(hasher) => hasher.finalize().to_be_bytes().to_vec(),
             Self::Crc32c(state) => state.to_be_bytes().to_vec(),
@@ -103,9 +104,9 @@ impl ChecksumHasher {
 /// What a request asks to be checked: the algorithm, and the expected value when it came as
 /// a header (a trailer's value arrives after the body).
 #[derive(Debug, PartialEq, Eq)]
-pub struct ChecksumRequest {
-    pub algorithm: ChecksumAlgorithm,
-    pub expected: Option<String>,
+pub(crate) struct ChecksumRequest {
+    pub(crate) algorithm: ChecksumAlgorithm,
+    pub(crate) expected: Option<String>,
 }
 
 fn invalid_value(algorithm: ChecksumAlgorithm) -> S3Error {
@@ -113,7 +114,7 @@ fn invalid_value(algorithm: ChecksumAlgorithm) -> S3Error {
 }
 
 /// Checks a base64 checksum value's form for `algorithm`.
-pub fn validate_value(algorithm: ChecksumAlgorithm, value: &str) -> Result<(), S3Error> {
+pub(crate) fn validate_value(algorithm: ChecksumAlgorithm, value: &str) -> Result<(), S3Error> {
     let decoded =
         base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| invalid_value(algorithm))?;
     if decoded.len() != algorithm.digest_bytes() {
@@ -123,7 +124,7 @@ pub fn validate_value(algorithm: ChecksumAlgorithm, value: &str) -> Result<(), S
 }
 
 /// Reads the checksum a write request carries (header, or announced trailer).
-pub fn requested_checksum(head: &RequestHead) -> Result<Option<ChecksumRequest>, S3Error> {
+pub(crate) fn requested_checksum(head: &RequestHead) -> Result<Option<ChecksumRequest>, S3Error> {
     let mut found = None;
     for algorithm in ChecksumAlgorithm::ALL {
         if let Some(value) = head.header(algorithm.header()) {
@@ -151,7 +152,7 @@ pub fn requested_checksum(head: &RequestHead) -> Result<Option<ChecksumRequest>,
 }
 
 /// Compares the computed checksum with the expected one (header, else trailer).
-pub fn verify(request: &ChecksumRequest, computed: &str, trailers: &[(String, String)]) -> Result<(), S3Error> {
+pub(crate) fn verify(request: &ChecksumRequest, computed: &str, trailers: &[(String, String)]) -> Result<(), S3Error> {
     let expected = match &request.expected {
         Some(expected) => expected.clone(),
         None => {
@@ -224,7 +225,7 @@ mod tests {
 
 /// The checksum settings of a multipart upload (`x-amz-checksum-algorithm`,
 /// `x-amz-checksum-type`) as (checksum header name, full-object?).
-pub fn upload_checksum(head: &RequestHead) -> Result<(Option<String>, bool), S3Error> {
+pub(crate) fn upload_checksum(head: &RequestHead) -> Result<(Option<String>, bool), S3Error> {
     let algorithm = match head.header("x-amz-checksum-algorithm") {
         None => None,
         Some(name) => Some(
@@ -270,7 +271,7 @@ fn decode_base64(value: &str) -> Option<Vec<u8>> {
 /// COMPOSITE is the checksum of the concatenated part checksums with `-N`; FULL_OBJECT (CRCs
 /// only) is the CRC of the whole object, combined from the parts' CRCs without reading data.
 /// `parts`: each part's (checksum, size). `None` when some part has no checksum.
-pub fn multipart_checksum(
+pub(crate) fn multipart_checksum(
     header: &str,
     full_object: bool,
     parts: &[(Option<&(String, String)>, u64)],

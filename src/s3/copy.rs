@@ -27,7 +27,7 @@ use crate::store::record::{slice_extents, Extent, ObjectData, ObjectRecord, Shar
 
 /// Parses `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, optionally with
 /// `?versionId=null` (there are no other versions).
-pub fn parse_copy_source(value: &str) -> Result<(String, String), S3Error> {
+pub(crate) fn parse_copy_source(value: &str) -> Result<(String, String), S3Error> {
     let (path, version) = match value.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (value, None),
@@ -54,7 +54,7 @@ pub fn parse_copy_source(value: &str) -> Result<(String, String), S3Error> {
 }
 
 /// The copy source named by the request, after its `x-amz-copy-source-if-*` conditions.
-pub async fn copy_source(
+pub(crate) async fn copy_source(
     services: &CoreServices,
     request: &S3Request<'_>,
 ) -> Result<(String, String, SharedRecord), S3Error> {
@@ -67,7 +67,7 @@ pub async fn copy_source(
 
 /// New names for the bytes `offset..offset + length` of `data`: linked blocks (or an inline
 /// slice). Durable when this returns.
-pub async fn share_data(
+pub(crate) async fn share_data(
     services: &CoreServices,
     data: &ObjectData,
     offset: u64,
@@ -103,7 +103,7 @@ async fn discard_extents(services: &CoreServices, extents: &[Extent]) {
 }
 
 /// Writes `bytes` into a new sealed block (a part copied from an inline object).
-pub async fn write_block(services: &CoreServices, bytes: Bytes) -> Result<Extent, S3Error> {
+pub(crate) async fn write_block(services: &CoreServices, bytes: Bytes) -> Result<Extent, S3Error> {
     let (block, file) = services.blocks.create().await.map_err(|error| S3Error::from_io("creating a block", &error))?;
     let length = bytes.len() as u64;
     let (written, _) = file.write_all_at(bytes, 0).await;
@@ -120,7 +120,7 @@ pub async fn write_block(services: &CoreServices, bytes: Bytes) -> Result<Extent
 }
 
 /// Hex MD5 of a byte range of an object, reading (not copying) its blocks.
-pub async fn range_md5(
+pub(crate) async fn range_md5(
     services: &CoreServices,
     record: &ObjectRecord,
     offset: u64,
@@ -152,7 +152,7 @@ fn directive(request: &S3Request<'_>, header: &str) -> Result<bool, S3Error> {
     }
 }
 
-pub async fn copy_object(
+pub(crate) async fn copy_object(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,

@@ -1,6 +1,5 @@
 //! DeleteObjects: up to 1000 keys in one request, one journal flush for all of them.
 
-use base64::Engine;
 use md5::{Digest, Md5};
 
 use super::documents::delete::{decode_delete, encode_delete_result};
@@ -10,7 +9,7 @@ use crate::error::S3Error;
 use crate::limits::{KEY_BYTES_MAX, XML_BODY_BYTES_MAX};
 use crate::s3_error;
 
-pub async fn delete_objects(
+pub(crate) async fn delete_objects(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -41,9 +40,4 @@ pub async fn delete_objects(
         results.push((key, Err(error)));
     }
     Ok(Response::xml(encode_delete_result(delete.quiet, &results)))
-}
-
-/// Content-MD5 of a document, base64 (used by tests and tools that build requests).
-pub fn md5_base64(document: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Md5::digest(document))
 }

@@ -60,7 +60,7 @@ async fn page(services: &CoreServices, bucket: &str, query: ListQuery) -> Result
     services.shards.call(bucket, move |shard| async move { shard.list_objects(&name, &query) }).await
 }
 
-pub async fn list_objects_v1(
+pub(crate) async fn list_objects_v1(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -74,11 +74,11 @@ pub async fn list_objects_v1(
 }
 
 /// Continuation tokens are opaque to clients: base64 of the last key or prefix returned.
-pub fn encode_token(last: &str) -> String {
+pub(crate) fn encode_token(last: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(last.as_bytes())
 }
 
-pub fn decode_token(token: &str) -> Result<String, S3Error> {
+pub(crate) fn decode_token(token: &str) -> Result<String, S3Error> {
     base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .ok()
@@ -86,7 +86,7 @@ pub fn decode_token(token: &str) -> Result<String, S3Error> {
         .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
 }
 
-pub async fn list_objects_v2(
+pub(crate) async fn list_objects_v2(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,

@@ -10,24 +10,24 @@ use crate::s3_error;
 use crate::store::record::{ObjectAttributes, ObjectRecord, Pair};
 
 /// Standard headers S3 stores with an object and returns on GET/HEAD.
-pub const STORED_HEADERS: &[&str] =
+pub(crate) const STORED_HEADERS: &[&str] =
     &["cache-control", "content-disposition", "content-encoding", "content-language", "expires"];
 
 const USER_METADATA_PREFIX: &str = "x-amz-meta-";
 
 /// The S3 default when an object was stored without a Content-Type.
-pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+pub(crate) const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
 /// Metadata a write request carries.
 #[derive(Debug, Default, Clone)]
-pub struct WriteMetadata {
-    pub content_type: Option<String>,
-    pub stored_headers: Vec<Pair>,
-    pub user_metadata: Vec<Pair>,
+pub(crate) struct WriteMetadata {
+    pub(crate) content_type: Option<String>,
+    pub(crate) stored_headers: Vec<Pair>,
+    pub(crate) user_metadata: Vec<Pair>,
 }
 
 impl WriteMetadata {
-    pub fn from_head(head: &RequestHead) -> Result<WriteMetadata, S3Error> {
+    pub(crate) fn from_head(head: &RequestHead) -> Result<WriteMetadata, S3Error> {
         let mut metadata =
             WriteMetadata { content_type: head.header("content-type").map(str::to_string), ..WriteMetadata::default() };
         for name in STORED_HEADERS {
@@ -55,7 +55,7 @@ impl WriteMetadata {
 
 /// Everything a new object takes from its write request: metadata headers and
 /// `x-amz-tagging` (PutObject, CreateMultipartUpload).
-pub fn attributes_from_head(head: &RequestHead) -> Result<ObjectAttributes, S3Error> {
+pub(crate) fn attributes_from_head(head: &RequestHead) -> Result<ObjectAttributes, S3Error> {
     let metadata = WriteMetadata::from_head(head)?;
     let tags = match head.header("x-amz-tagging") {
         Some(value) => super::tags::parse_tagging_header(value)?,
@@ -82,7 +82,7 @@ fn strip_aws_chunked(value: &str) -> String {
 
 /// Headers of a GET/HEAD answer: validators, type, stored headers, user metadata, tag count.
 /// `overrides`: the `response-*` query parameters of a (presigned) GET.
-pub fn object_headers(response: &mut Response, record: &ObjectRecord, overrides: &[(&str, &str)]) {
+pub(crate) fn object_headers(response: &mut Response, record: &ObjectRecord, overrides: &[(&str, &str)]) {
     response.push_header("ETag", format_args!("\"{}\"", record.etag));
     response.push_header("Last-Modified", http_date(record.last_modified_ms));
     response.push_header("Accept-Ranges", "bytes");

@@ -1,10 +1,10 @@
 //! The S3 API: the router turns a request into one `Action`, and `handle` dispatches it in one
 //! `match` to the handler of its family (one file each).
 
-pub mod acl;
-pub mod auth;
-pub mod bucket;
-pub mod checksum;
+pub(crate) mod acl;
+pub(crate) mod auth;
+pub(crate) mod bucket;
+pub(crate) mod checksum;
 pub mod conditional;
 pub mod copy;
 pub mod delete_objects;
@@ -12,8 +12,8 @@ pub mod documents;
 pub mod list;
 pub mod metadata;
 pub mod multipart;
-pub mod names;
-pub mod object;
+pub(crate) mod names;
+pub(crate) mod object;
 pub mod range;
 pub mod router;
 pub mod tagging;
@@ -37,10 +37,10 @@ use uri::Query;
 /// A slice of an object's stored data: the body of a GET, sent by the connection from the
 /// record's inline bytes or its block files.
 #[derive(Debug)]
-pub struct ObjectSlice {
-    pub record: crate::store::record::SharedRecord,
-    pub offset: u64,
-    pub length: u64,
+pub(crate) struct ObjectSlice {
+    pub(crate) record: crate::store::record::SharedRecord,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
 }
 
 impl crate::http::response::StoredBody for ObjectSlice {
@@ -50,49 +50,53 @@ impl crate::http::response::StoredBody for ObjectSlice {
 }
 
 /// The answer of an S3 handler.
-pub type Response = crate::http::response::Response<ObjectSlice>;
-pub type ResponseBody = crate::http::response::ResponseBody<ObjectSlice>;
+pub(crate) type Response = crate::http::response::Response<ObjectSlice>;
+pub(crate) type ResponseBody = crate::http::response::ResponseBody<ObjectSlice>;
 
 /// What the S3 layer takes from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Smallest multipart part other than the last (EntityTooSmall below it).
-    pub multipart_min_part_bytes: u64,
+    pub(crate) multipart_min_part_bytes: u64,
     /// Whether `x-amz-checksum-*` values are verified (and stored).
-    pub verify_checksums: bool,
+    pub(crate) verify_checksums: bool,
     /// Empty: every request is accepted (open mode).
-    pub credentials: auth::Credentials,
+    pub(crate) credentials: auth::Credentials,
     /// Domains for virtual-hosted-style addressing (lower-case, no leading dot).
-    pub virtual_host_domains: Vec<String>,
+    pub(crate) virtual_host_domains: Vec<String>,
 }
 
 /// What a core's handlers need: routing to shards, this core's block files and buffers.
-pub struct CoreServices {
-    pub core: usize,
-    pub shards: ShardRouter,
-    pub blocks: Rc<BlockStore>,
-    pub buffers: BufferPool,
+pub(crate) struct CoreServices {
+    pub(crate) core: usize,
+    pub(crate) shards: ShardRouter,
+    pub(crate) blocks: Rc<BlockStore>,
+    pub(crate) buffers: BufferPool,
     /// MD5 of this core's uploads, hashed side by side (see `hash::md5_batch`).
-    pub md5: Rc<crate::hash::md5_batch::Md5Batcher>,
-    pub settings: std::sync::Arc<Settings>,
+    pub(crate) md5: Rc<crate::hash::md5_batch::Md5Batcher>,
+    pub(crate) settings: std::sync::Arc<Settings>,
 }
 
 /// One request as the handlers see it: the head, its query, and the body still on the wire.
-pub struct S3Request<'a> {
-    pub head: &'a RequestHead,
-    pub query: &'a Query,
-    pub body: &'a mut BodyReader,
-    pub connection: &'a mut Connection,
+pub(crate) struct S3Request<'a> {
+    pub(crate) head: &'a RequestHead,
+    pub(crate) query: &'a Query,
+    pub(crate) body: &'a mut BodyReader,
+    pub(crate) connection: &'a mut Connection,
 }
 
 impl S3Request<'_> {
     /// Reads a small request document (XML) whole.
-    pub async fn read_document(&mut self, max_bytes: usize) -> Result<Vec<u8>, S3Error> {
+    pub(crate) async fn read_document(&mut self, max_bytes: usize) -> Result<Vec<u8>, S3Error> {
         Ok(self.body.read_all(self.connection, max_bytes).await?)
     }
 }
 
-pub async fn handle(services: &CoreServices, request: &mut S3Request<'_>, action: Action) -> Result<Response, S3Error> {
+pub(crate) async fn handle(
+    services: &CoreServices,
+    request: &mut S3Request<'_>,
+    action: Action,
+) -> Result<Response, S3Error> {
     match action {
         Action::ListBuckets => bucket::list_buckets(services).await,
         Action::CreateBucket { bucket } => bucket::create_bucket(services, request, bucket).await,

@@ -58,7 +58,7 @@ fn page_size(request: &S3Request<'_>, name: &str) -> Result<usize, S3Error> {
     }
 }
 
-pub async fn create_multipart_upload(
+pub(crate) async fn create_multipart_upload(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -122,7 +122,7 @@ async fn commit_part(
     committed
 }
 
-pub async fn upload_part(
+pub(crate) async fn upload_part(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -174,7 +174,7 @@ fn copy_range(request: &S3Request<'_>, size: u64) -> Result<(u64, u64), S3Error>
     Ok((first, last - first + 1))
 }
 
-pub async fn upload_part_copy(
+pub(crate) async fn upload_part_copy(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -256,7 +256,7 @@ fn build_object(
     })
 }
 
-pub async fn complete_multipart_upload(
+pub(crate) async fn complete_multipart_upload(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -278,7 +278,7 @@ pub async fn complete_multipart_upload(
     Ok(Response::xml(documents::complete_result(&location, &result_bucket, &result_key, &record.etag)))
 }
 
-pub async fn abort_multipart_upload(
+pub(crate) async fn abort_multipart_upload(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -292,7 +292,7 @@ pub async fn abort_multipart_upload(
     Ok(Response::no_content())
 }
 
-pub async fn list_parts(
+pub(crate) async fn list_parts(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -321,7 +321,7 @@ pub async fn list_parts(
     Ok(Response::xml(documents::list_parts(&page)))
 }
 
-pub async fn list_multipart_uploads(
+pub(crate) async fn list_multipart_uploads(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,

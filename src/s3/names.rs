@@ -5,7 +5,7 @@ use super::uri::Query;
 use crate::error::S3Error;
 use crate::s3_error;
 
-pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
+pub(crate) fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
     let invalid = |why: &str| Err(s3_error!(InvalidBucketName, "The specified bucket is not valid: {why}."));
     if !(3..=63).contains(&name.len()) {
         return invalid("names are 3 to 63 characters long");
@@ -35,7 +35,7 @@ pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
 }
 
 /// `versionId` is accepted as `null` only: there is no versioning.
-pub fn check_version_id(query: &Query) -> Result<(), S3Error> {
+pub(crate) fn check_version_id(query: &Query) -> Result<(), S3Error> {
     match query.get("versionId") {
         None | Some("null") => Ok(()),
         Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),

@@ -27,7 +27,7 @@ const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
     ("response-content-encoding", "content-encoding"),
 ];
 
-pub async fn put_object(
+pub(crate) async fn put_object(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -71,12 +71,12 @@ pub async fn put_object(
 }
 
 /// Looks an object up on its bucket's shard.
-pub async fn lookup(services: &CoreServices, bucket: &str, key: &str) -> Result<SharedRecord, S3Error> {
+pub(crate) async fn lookup(services: &CoreServices, bucket: &str, key: &str) -> Result<SharedRecord, S3Error> {
     let (bucket_name, key) = (bucket.to_string(), key.to_string());
     services.shards.call(bucket, move |shard| async move { shard.get_object(&bucket_name, &key) }).await
 }
 
-pub async fn get_object(
+pub(crate) async fn get_object(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -161,7 +161,7 @@ fn part_range(record: &ObjectRecord, number: u32) -> Result<RangeRequest, S3Erro
     Ok(RangeRequest::Partial { start, length: *length })
 }
 
-pub async fn delete_object(services: &CoreServices, bucket: String, key: String) -> Result<Response, S3Error> {
+pub(crate) async fn delete_object(services: &CoreServices, bucket: String, key: String) -> Result<Response, S3Error> {
     services.shards.call(&bucket.clone(), move |shard| async move { shard.delete_object(bucket, key).await }).await?;
     Ok(Response::no_content())
 }

@@ -186,7 +186,7 @@ pub fn parse_path(raw_path: &str, prefix: &str) -> Result<Resource, S3Error> {
 
 /// The bucket a virtual-hosted request names in its Host header (`bucket.domain[:port]`), when
 /// `domains` (the operator's `--virtual-host-domain` values) include the domain.
-pub fn virtual_host_bucket<'a>(host: &'a str, domains: &[String]) -> Option<&'a str> {
+pub(crate) fn virtual_host_bucket<'a>(host: &'a str, domains: &[String]) -> Option<&'a str> {
     let host = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
@@ -198,7 +198,7 @@ pub fn virtual_host_bucket<'a>(host: &'a str, domains: &[String]) -> Option<&'a 
 }
 
 /// Splits the path of a virtual-hosted request (the bucket came from the Host header).
-pub fn parse_virtual_hosted_path(bucket: &str, raw_path: &str) -> Result<Resource, S3Error> {
+pub(crate) fn parse_virtual_hosted_path(bucket: &str, raw_path: &str) -> Result<Resource, S3Error> {
     let path = format!("/{bucket}{raw_path}");
     parse_path(&path, "")
 }

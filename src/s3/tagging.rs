@@ -10,7 +10,7 @@ use crate::error::S3Error;
 use crate::limits::XML_BODY_BYTES_MAX;
 use crate::s3_error;
 
-pub async fn get_bucket_tagging(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
+pub(crate) async fn get_bucket_tagging(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
     let record =
         services.shards.call(&bucket.clone(), move |shard| async move { shard.bucket_record(&bucket) }).await?;
     match record.tags {
@@ -19,7 +19,7 @@ pub async fn get_bucket_tagging(services: &CoreServices, bucket: String) -> Resu
     }
 }
 
-pub async fn put_bucket_tagging(
+pub(crate) async fn put_bucket_tagging(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -33,7 +33,7 @@ pub async fn put_bucket_tagging(
     Ok(Response::no_content())
 }
 
-pub async fn delete_bucket_tagging(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
+pub(crate) async fn delete_bucket_tagging(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
     services
         .shards
         .call(&bucket.clone(), move |shard| async move { shard.set_bucket_tags(bucket, None).await })
@@ -41,7 +41,7 @@ pub async fn delete_bucket_tagging(services: &CoreServices, bucket: String) -> R
     Ok(Response::no_content())
 }
 
-pub async fn get_object_tagging(
+pub(crate) async fn get_object_tagging(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -52,7 +52,7 @@ pub async fn get_object_tagging(
     Ok(Response::xml(encode_tagging(&record.tags)))
 }
 
-pub async fn put_object_tagging(
+pub(crate) async fn put_object_tagging(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     bucket: String,
@@ -68,7 +68,11 @@ pub async fn put_object_tagging(
     Ok(Response::ok())
 }
 
-pub async fn delete_object_tagging(services: &CoreServices, bucket: String, key: String) -> Result<Response, S3Error> {
+pub(crate) async fn delete_object_tagging(
+    services: &CoreServices,
+    bucket: String,
+    key: String,
+) -> Result<Response, S3Error> {
     services
         .shards
         .call(&bucket.clone(), move |shard| async move { shard.set_object_tags(bucket, key, Vec::new()).await })

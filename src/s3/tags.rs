@@ -10,8 +10,8 @@ use crate::xml::{tree, XmlWriter};
 
 pub const OBJECT_TAGS_MAX: usize = 10;
 pub const BUCKET_TAGS_MAX: usize = 50;
-pub const TAG_KEY_CHARS_MAX: usize = 128;
-pub const TAG_VALUE_CHARS_MAX: usize = 256;
+pub(crate) const TAG_KEY_CHARS_MAX: usize = 128;
+pub(crate) const TAG_VALUE_CHARS_MAX: usize = 256;
 
 fn allowed_character(c: char) -> bool {
     c.is_alphanumeric() || c.is_whitespace() || "+-=._:/@".contains(c)
@@ -46,7 +46,7 @@ pub fn validate_tags(tags: &[Pair], tags_max: usize) -> Result<(), S3Error> {
 }
 
 /// Parses the `x-amz-tagging` header (URL query form: `k1=v1&k2=v2`).
-pub fn parse_tagging_header(value: &str) -> Result<Vec<Pair>, S3Error> {
+pub(crate) fn parse_tagging_header(value: &str) -> Result<Vec<Pair>, S3Error> {
     let mut tags = Vec::new();
     for part in value.split('&').filter(|part| !part.is_empty()) {
         let (key, value) = part.split_once('=').unwrap_or((part, ""));

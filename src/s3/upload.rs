@@ -18,22 +18,22 @@ use crate::store::inline_budget::INLINE_BODIES;
 use crate::store::record::{BlockId, Extent, ObjectData};
 
 /// A body that is now durable (or inline) and can be referenced by a record.
-pub struct ReceivedBody {
-    pub data: ObjectData,
-    pub size: u64,
-    pub md5: [u8; 16],
+pub(crate) struct ReceivedBody {
+    pub(crate) data: ObjectData,
+    pub(crate) size: u64,
+    pub(crate) md5: [u8; 16],
     /// The verified additional checksum, when the client sent one: (header name, value).
-    pub checksum: Option<(String, String)>,
+    pub(crate) checksum: Option<(String, String)>,
 }
 
 impl ReceivedBody {
-    pub fn md5_hex(&self) -> String {
+    pub(crate) fn md5_hex(&self) -> String {
         hex(&self.md5)
     }
 }
 
 /// The Content-MD5 header decoded (InvalidDigest when it is not 16 bytes of base64).
-pub fn content_md5(request: &S3Request<'_>) -> Result<Option<[u8; 16]>, S3Error> {
+pub(crate) fn content_md5(request: &S3Request<'_>) -> Result<Option<[u8; 16]>, S3Error> {
     let Some(value) = request.head.header("content-md5") else {
         return Ok(None);
     };
@@ -117,7 +117,7 @@ impl Staging {
 }
 
 /// Streams the request body into storage. `allow_inline`: small bodies may live in the record.
-pub async fn receive_body(
+pub(crate) async fn receive_body(
     services: &CoreServices,
     request: &mut S3Request<'_>,
     size_max: u64,
@@ -238,7 +238,7 @@ async fn stream_to_block(
 }
 
 /// Removes blocks a failed commit would have referenced.
-pub async fn discard(services: &CoreServices, data: &ObjectData) {
+pub(crate) async fn discard(services: &CoreServices, data: &ObjectData) {
     let blocks: Vec<BlockId> = data.blocks().collect();
     for block in blocks {
         services.blocks.remove(block).await;

@@ -31,7 +31,7 @@ impl Query {
     }
 
     /// All parameters, decoded, in request order (for signature canonicalisation).
-    pub fn pairs(&self) -> &[(String, Option<String>)] {
+    pub(crate) fn pairs(&self) -> &[(String, Option<String>)] {
         &self.pairs
     }
 

@@ -40,7 +40,7 @@ fn request_id(core: usize) -> String {
     format!("{:016X}", (core as u64) << 48 | (counter & 0xFFFF_FFFF_FFFF))
 }
 
-pub async fn serve(context: Rc<CoreContext>, stream: TcpStream) {
+pub(crate) async fn serve(context: Rc<CoreContext>, stream: TcpStream) {
     let prefix = context.config.path_prefix.as_str();
     let core = context.services.core;
     let mut connection = Connection::new(stream);
@@ -205,7 +205,7 @@ fn path_of(target: &str) -> &str {
 }
 
 /// The one place an `S3Error` becomes a response.
-pub fn error_response(error: &S3Error, resource: &str, request_id: &str, prefix: &str) -> Response {
+pub(crate) fn error_response(error: &S3Error, resource: &str, request_id: &str, prefix: &str) -> Response {
     if error.code == S3ErrorCode::NotModified {
         return Response::new(StatusCode::NOT_MODIFIED);
     }

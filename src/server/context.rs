@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::s3::CoreServices;
 
-pub struct CoreContext {
-    pub services: CoreServices,
-    pub config: Arc<Config>,
+pub(crate) struct CoreContext {
+    pub(crate) services: CoreServices,
+    pub(crate) config: Arc<Config>,
 }

@@ -35,19 +35,19 @@ const BUFFER_LEASES_MAX: usize = 64;
 const LISTEN_BACKLOG: i32 = 1024;
 
 /// Everything a core thread starts from.
-pub struct CorePlan {
-    pub core: usize,
-    pub cpu: Option<core_affinity::CoreId>,
-    pub listen: SocketAddr,
-    pub config: Arc<Config>,
-    pub shard_count: usize,
-    pub owned: Vec<RecoveredShard>,
-    pub next_block_sequence: u64,
-    pub senders: Vec<flume::Sender<Envelope>>,
-    pub mailbox: Mailbox,
+pub(crate) struct CorePlan {
+    pub(crate) core: usize,
+    pub(crate) cpu: Option<core_affinity::CoreId>,
+    pub(crate) listen: SocketAddr,
+    pub(crate) config: Arc<Config>,
+    pub(crate) shard_count: usize,
+    pub(crate) owned: Vec<RecoveredShard>,
+    pub(crate) next_block_sequence: u64,
+    pub(crate) senders: Vec<flume::Sender<Envelope>>,
+    pub(crate) mailbox: Mailbox,
 }
 
-pub fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, String>>) {
+pub(crate) fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, String>>) {
     if let Some(cpu) = plan.cpu {
         if !core_affinity::set_for_current(cpu) {
             log::warn!("core {}: could not pin to CPU {}", plan.core, cpu.id);
@@ -91,7 +91,7 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String>
             .await
             .map_err(|e| format!("cannot open {}: {e}", shard.journal_path.display()))?;
         let sync = GroupSync::new_journal(file, shard.journal_length, crate::store::journal::batch_end_frame);
-        local[shard.id] = Some(Shard::new(shard.id, shard.state, shard.journal_path, sync, blocks.clone()));
+        local[shard.id] = Some(Shard::new(shard.state, shard.journal_path, sync, blocks.clone()));
     }
     let options = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(LISTEN_BACKLOG);
     let listener = TcpListener::bind_with_config(plan.listen, &options)

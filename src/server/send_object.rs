@@ -16,7 +16,7 @@ use crate::s3::CoreServices;
 use crate::s3::{ObjectSlice, Response, ResponseBody};
 use crate::store::record::{slice_extents, Extent, ObjectData};
 
-pub enum SendError {
+pub(crate) enum SendError {
     /// A block of the object was gone before anything was sent: the object changed since
     /// the lookup, so the request should be answered again.
     Stale,
@@ -34,17 +34,17 @@ const SEPARATE_BODY_BYTES_MIN: usize = 16 * 1024;
 
 /// How a response goes out on its connection.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// Announce and keep the connection open for the next request.
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
     /// A HEAD request: send the head only.
-    pub head_only: bool,
+    pub(crate) head_only: bool,
     /// Prefix a `100 Continue` the client asked for and has not received.
-    pub interim_continue: bool,
+    pub(crate) interim_continue: bool,
 }
 
 /// Sends `response`; `out` is the connection's reusable head buffer.
-pub async fn send_response(
+pub(crate) async fn send_response(
     connection: &mut Connection,
     context: &CoreContext,
     response: Response,

@@ -63,7 +63,7 @@ fn page_bytes() -> u64 {
 
 /// Whether every page of `file[offset..offset + length]` is in the page cache, so that a
 /// `sendfile` of it cannot wait on the disk. `false` when unknown.
-pub fn page_cache_holds(file: RawFd, offset: u64, length: u64) -> bool {
+pub(crate) fn page_cache_holds(file: RawFd, offset: u64, length: u64) -> bool {
     if length == 0 {
         return true;
     }
@@ -132,7 +132,13 @@ fn would_block(error: &io::Error) -> bool {
 /// Sends `prefix` (bytes to go first, e.g. the response head; may be empty) and then
 /// `length` bytes of `file` from `offset`. The prefix is sent with `MSG_MORE`, so the head
 /// and the start of the body share packets.
-pub async fn send_file(stream: &TcpStream, prefix: &[u8], file: RawFd, offset: u64, length: u64) -> io::Result<()> {
+pub(crate) async fn send_file(
+    stream: &TcpStream,
+    prefix: &[u8],
+    file: RawFd,
+    offset: u64,
+    length: u64,
+) -> io::Result<()> {
     let socket = std::os::fd::AsRawFd::as_raw_fd(stream);
     let _nonblocking = NonBlocking::set(socket)?;
     let mut prefix = prefix;

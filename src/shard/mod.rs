@@ -6,11 +6,11 @@
 //! reply. Mailboxes are bounded: a full one makes the sender wait (back-pressure), it never
 //! grows without limit. Only metadata crosses cores; object bytes stay with the connection.
 
-pub mod owner;
+pub(crate) mod owner;
 pub mod router;
 
 pub use owner::Shard;
-pub use router::{Mailbox, ShardRouter};
+pub use router::ShardRouter;
 
 /// The shard that owns `bucket`, stable across restarts and Rust versions (FNV-1a).
 pub fn shard_for(bucket: &str, shards: usize) -> usize {
@@ -23,7 +23,7 @@ pub fn shard_for(bucket: &str, shards: usize) -> usize {
 }
 
 /// The core that serves `shard` when `cores` cores run.
-pub fn owner_core(shard: usize, cores: usize) -> usize {
+pub(crate) fn owner_core(shard: usize, cores: usize) -> usize {
     shard % cores
 }
 

@@ -55,10 +55,9 @@ impl WriteCondition {
 }
 
 /// The outcome of one key of a DeleteObjects request.
-pub type DeleteOutcome = Result<(), S3Error>;
+pub(crate) type DeleteOutcome = Result<(), S3Error>;
 
 pub struct Shard {
-    id: usize,
     journal_path: PathBuf,
     state: Rc<RefCell<ShardState>>,
     journal: Journal,
@@ -66,41 +65,26 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn new(
-        id: usize,
-        state: ShardState,
-        journal_path: PathBuf,
-        journal: Rc<GroupSync>,
-        blocks: Rc<BlockStore>,
-    ) -> Rc<Shard> {
+    pub fn new(state: ShardState, journal_path: PathBuf, journal: Rc<GroupSync>, blocks: Rc<BlockStore>) -> Rc<Shard> {
         let state = Rc::new(RefCell::new(state));
         let rebuild_state = state.clone();
         let rebuild_path = journal_path.clone();
         journal.set_on_failure(move |durable_length| {
             rebuild(&rebuild_state, &rebuild_path, durable_length);
         });
-        Rc::new(Shard { id, journal_path, state, journal: Journal::new(journal), blocks })
-    }
-
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
-    /// Number of journal flushes so far (group-commit effectiveness).
-    pub fn journal_flushes(&self) -> u64 {
-        self.journal.group_sync().flush_count()
+        Rc::new(Shard { journal_path, state, journal: Journal::new(journal), blocks })
     }
 
     // ----- buckets -----
 
-    pub async fn create_bucket(&self, bucket: String, now_ms: u64) -> Result<(), S3Error> {
+    pub(crate) async fn create_bucket(&self, bucket: String, now_ms: u64) -> Result<(), S3Error> {
         if self.state.borrow().bucket(&bucket).is_some() {
             return Err(s3_error!(BucketAlreadyOwnedByYou));
         }
         self.mutate(JournalEntry::CreateBucket { bucket, created_ms: now_ms }).await
     }
 
-    pub async fn delete_bucket(&self, bucket: String) -> Result<(), S3Error> {
+    pub(crate) async fn delete_bucket(&self, bucket: String) -> Result<(), S3Error> {
         {
             let state = self.state.borrow();
             let index = state.bucket(&bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
@@ -111,7 +95,7 @@ impl Shard {
         self.mutate(JournalEntry::DeleteBucket { bucket }).await
     }
 
-    pub fn bucket_record(&self, bucket: &str) -> Result<BucketRecord, S3Error> {
+    pub(crate) fn bucket_record(&self, bucket: &str) -> Result<BucketRecord, S3Error> {
         let state = self.state.borrow();
         let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
         index.record.clone().ok_or_else(|| s3_error!(NoSuchBucket))
@@ -127,20 +111,20 @@ impl Shard {
             .collect()
     }
 
-    pub async fn set_bucket_tags(&self, bucket: String, tags: Option<Vec<Pair>>) -> Result<(), S3Error> {
+    pub(crate) async fn set_bucket_tags(&self, bucket: String, tags: Option<Vec<Pair>>) -> Result<(), S3Error> {
         self.bucket_record(&bucket)?;
         self.mutate(JournalEntry::SetBucketTags { bucket, tags }).await
     }
 
     // ----- objects -----
 
-    pub fn get_object(&self, bucket: &str, key: &str) -> Result<SharedRecord, S3Error> {
+    pub(crate) fn get_object(&self, bucket: &str, key: &str) -> Result<SharedRecord, S3Error> {
         let state = self.state.borrow();
         let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
         index.objects.get(key.as_bytes()).cloned().ok_or_else(|| s3_error!(NoSuchKey))
     }
 
-    pub async fn put_object(
+    pub(crate) async fn put_object(
         &self,
         bucket: String,
         key: String,
@@ -156,7 +140,7 @@ impl Shard {
     }
 
     /// Deletes a key; a missing key is a success, as in S3.
-    pub async fn delete_object(&self, bucket: String, key: String) -> Result<(), S3Error> {
+    pub(crate) async fn delete_object(&self, bucket: String, key: String) -> Result<(), S3Error> {
         let exists = {
             let state = self.state.borrow();
             let index = state.bucket(&bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
@@ -170,7 +154,11 @@ impl Shard {
     }
 
     /// Deletes many keys with one journal flush.
-    pub async fn delete_objects(&self, bucket: String, keys: Vec<String>) -> Result<Vec<DeleteOutcome>, S3Error> {
+    pub(crate) async fn delete_objects(
+        &self,
+        bucket: String,
+        keys: Vec<String>,
+    ) -> Result<Vec<DeleteOutcome>, S3Error> {
         let mut released = Released::default();
         let mut changed = false;
         {
@@ -196,14 +184,14 @@ impl Shard {
         Ok(keys.iter().map(|_| Ok(())).collect())
     }
 
-    pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, S3Error> {
+    pub(crate) fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, S3Error> {
         let state = self.state.borrow();
         let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
         Ok(index.list(query))
     }
 
     /// Replaces an object's tags (`None`: removes them), keeping its data and metadata.
-    pub async fn set_object_tags(&self, bucket: String, key: String, tags: Vec<Pair>) -> Result<(), S3Error> {
+    pub(crate) async fn set_object_tags(&self, bucket: String, key: String, tags: Vec<Pair>) -> Result<(), S3Error> {
         let current = self.get_object(&bucket, &key)?;
         let record = std::sync::Arc::new(ObjectRecord { tags, ..(*current).clone() });
         self.mutate(JournalEntry::PutObject { bucket, key, record }).await
@@ -211,7 +199,7 @@ impl Shard {
 
     // ----- multipart uploads -----
 
-    pub async fn create_upload(
+    pub(crate) async fn create_upload(
         &self,
         bucket: String,
         key: String,
@@ -224,7 +212,7 @@ impl Shard {
     }
 
     /// The upload `upload_id` for `key` (NoSuchUpload when absent or for another key).
-    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadRecord, S3Error> {
+    pub(crate) fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadRecord, S3Error> {
         let state = self.state.borrow();
         let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
         match index.uploads.get(upload_id) {
@@ -234,7 +222,7 @@ impl Shard {
     }
 
     /// Checks that an upload exists for `key`, without copying it.
-    pub fn check_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), S3Error> {
+    pub(crate) fn check_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), S3Error> {
         let state = self.state.borrow();
         let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
         match index.uploads.get(upload_id) {
@@ -244,7 +232,7 @@ impl Shard {
     }
 
     /// Every upload of a bucket, sorted by key then upload id.
-    pub fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, S3Error> {
+    pub(crate) fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, S3Error> {
         let state = self.state.borrow();
         let index = state.bucket(bucket).ok_or_else(|| s3_error!(NoSuchBucket))?;
         let mut uploads: Vec<(String, UploadRecord)> = index
@@ -256,7 +244,7 @@ impl Shard {
         Ok(uploads)
     }
 
-    pub async fn put_part(
+    pub(crate) async fn put_part(
         &self,
         bucket: String,
         key: String,
@@ -270,7 +258,7 @@ impl Shard {
 
     /// Completes an upload atomically: readers see the old object or the new one. `build`
     /// checks the upload's parts and makes the record; it runs with no await before the commit.
-    pub async fn complete_upload(
+    pub(crate) async fn complete_upload(
         &self,
         bucket: String,
         key: String,
@@ -289,7 +277,7 @@ impl Shard {
         Ok(record)
     }
 
-    pub async fn abort_upload(&self, bucket: String, key: String, upload_id: String) -> Result<(), S3Error> {
+    pub(crate) async fn abort_upload(&self, bucket: String, key: String, upload_id: String) -> Result<(), S3Error> {
         self.check_upload(&bucket, &key, &upload_id)?;
         self.mutate(JournalEntry::AbortUpload { bucket, upload_id }).await
     }

@@ -24,7 +24,7 @@ pub struct Envelope {
 }
 
 /// The receiving end of a core's mailbox.
-pub type Mailbox = flume::Receiver<Envelope>;
+pub(crate) type Mailbox = flume::Receiver<Envelope>;
 
 /// Creates one bounded mailbox per core.
 pub fn mailboxes(cores: usize, capacity: usize) -> (Vec<flume::Sender<Envelope>>, Vec<Mailbox>) {
@@ -51,12 +51,12 @@ impl ShardRouter {
         ShardRouter { core, cores, shard_count: local.len(), local, senders }
     }
 
-    pub fn shard_count(&self) -> usize {
+    pub(crate) fn shard_count(&self) -> usize {
         self.shard_count
     }
 
     /// Runs `operation` on the shard owning `bucket`.
-    pub async fn call<T, F, Fut>(&self, bucket: &str, operation: F) -> Result<T, S3Error>
+    pub(crate) async fn call<T, F, Fut>(&self, bucket: &str, operation: F) -> Result<T, S3Error>
     where
         T: Send + 'static,
         F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,

@@ -36,14 +36,10 @@ impl BlockStore {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Whether the filesystem can take `bytes` more of object data and still keep
     /// `STORAGE_RESERVE_BYTES` free, so that metadata changes (deletes above all) can always
     /// be journaled and a full disk is left by deleting. `statvfs` is a cheap metadata call.
-    pub fn has_room_for(&self, bytes: u64) -> bool {
+    pub(crate) fn has_room_for(&self, bytes: u64) -> bool {
         match free_bytes(&self.root) {
             Ok(free) => free >= bytes.saturating_add(crate::limits::STORAGE_RESERVE_BYTES),
             Err(error) => {
@@ -54,7 +50,7 @@ impl BlockStore {
     }
 
     /// Creates a new, empty block file owned by this core.
-    pub async fn create(&self) -> io::Result<(BlockId, File)> {
+    pub(crate) async fn create(&self) -> io::Result<(BlockId, File)> {
         let sequence = self.next_sequence.get();
         self.next_sequence.set(sequence + 1);
         let block = BlockId { core: self.core, sequence };
@@ -63,7 +59,7 @@ impl BlockStore {
     }
 
     /// Makes a fully written block durable: its data, then its directory entry.
-    pub async fn seal(&self, file: &File) -> io::Result<()> {
+    pub(crate) async fn seal(&self, file: &File) -> io::Result<()> {
         file.sync_data().await?;
         self.directory_sync.commit().await
     }
@@ -74,7 +70,7 @@ impl BlockStore {
     ///
     /// `link(2)` is a short metadata operation with no io_uring equivalent in monoio; it runs
     /// inline on this core.
-    pub fn link(&self, source: BlockId) -> io::Result<BlockId> {
+    pub(crate) fn link(&self, source: BlockId) -> io::Result<BlockId> {
         let sequence = self.next_sequence.get();
         self.next_sequence.set(sequence + 1);
         let block = BlockId { core: self.core, sequence };
@@ -83,13 +79,13 @@ impl BlockStore {
     }
 
     /// Makes directory entries created so far (new blocks, links) durable; group-committed.
-    pub async fn sync_directory(&self) -> io::Result<()> {
+    pub(crate) async fn sync_directory(&self) -> io::Result<()> {
         self.directory_sync.commit().await
     }
 
     /// Reads `length` bytes of the extents from `offset` (object offsets), handing each piece
     /// to `sink`; `buffer` is scratch space (its capacity bounds each read).
-    pub async fn read_extents(
+    pub(crate) async fn read_extents(
         &self,
         extents: &[super::record::Extent],
         offset: u64,
@@ -125,13 +121,13 @@ impl BlockStore {
     }
 
     /// Opens a block for reading (any core's block).
-    pub async fn open_block(&self, block: BlockId) -> io::Result<File> {
+    pub(crate) async fn open_block(&self, block: BlockId) -> io::Result<File> {
         File::open(layout::block_path(&self.root, block)).await
     }
 
     /// Unlinks a block no record references. A missing file is not an error (recovery may
     /// have reclaimed it already).
-    pub async fn remove(&self, block: BlockId) {
+    pub(crate) async fn remove(&self, block: BlockId) {
         match monoio::fs::remove_file(layout::block_path(&self.root, block)).await {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}

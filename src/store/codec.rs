@@ -16,36 +16,36 @@ impl fmt::Display for CodecError {
 }
 
 /// Appends encoded values to a buffer.
-pub struct Encoder<'a> {
+pub(crate) struct Encoder<'a> {
     out: &'a mut Vec<u8>,
 }
 
 impl<'a> Encoder<'a> {
-    pub fn new(out: &'a mut Vec<u8>) -> Self {
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
         Encoder { out }
     }
-    pub fn u8(&mut self, value: u8) {
+    pub(crate) fn u8(&mut self, value: u8) {
         self.out.push(value);
     }
-    pub fn u16(&mut self, value: u16) {
+    pub(crate) fn u16(&mut self, value: u16) {
         self.out.extend_from_slice(&value.to_le_bytes());
     }
-    pub fn u32(&mut self, value: u32) {
+    pub(crate) fn u32(&mut self, value: u32) {
         self.out.extend_from_slice(&value.to_le_bytes());
     }
-    pub fn u64(&mut self, value: u64) {
+    pub(crate) fn u64(&mut self, value: u64) {
         self.out.extend_from_slice(&value.to_le_bytes());
     }
-    pub fn bytes(&mut self, value: &[u8]) {
+    pub(crate) fn bytes(&mut self, value: &[u8]) {
         // Every encoded string is bounded far below 4 GiB by the request limits.
         let length = u32::try_from(value.len()).expect("encoded field under 4 GiB");
         self.u32(length);
         self.out.extend_from_slice(value);
     }
-    pub fn str(&mut self, value: &str) {
+    pub(crate) fn str(&mut self, value: &str) {
         self.bytes(value.as_bytes());
     }
-    pub fn option_str(&mut self, value: Option<&str>) {
+    pub(crate) fn option_str(&mut self, value: Option<&str>) {
         match value {
             None => self.u8(0),
             Some(text) => {
@@ -54,7 +54,7 @@ impl<'a> Encoder<'a> {
             }
         }
     }
-    pub fn pairs(&mut self, pairs: &[(String, String)]) {
+    pub(crate) fn pairs(&mut self, pairs: &[(String, String)]) {
         self.u32(pairs.len() as u32);
         for (name, value) in pairs {
             self.str(name);
@@ -64,15 +64,15 @@ impl<'a> Encoder<'a> {
 }
 
 /// Reads values back from a payload.
-pub struct Decoder<'a> {
+pub(crate) struct Decoder<'a> {
     input: &'a [u8],
 }
 
 impl<'a> Decoder<'a> {
-    pub fn new(input: &'a [u8]) -> Self {
+    pub(crate) fn new(input: &'a [u8]) -> Self {
         Decoder { input }
     }
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.input.is_empty()
     }
     fn take(&mut self, count: usize) -> Result<&'a [u8], CodecError> {
@@ -83,41 +83,41 @@ impl<'a> Decoder<'a> {
         self.input = tail;
         Ok(head)
     }
-    pub fn u8(&mut self) -> Result<u8, CodecError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, CodecError> {
         Ok(self.take(1)?[0])
     }
-    pub fn u16(&mut self) -> Result<u16, CodecError> {
+    pub(crate) fn u16(&mut self) -> Result<u16, CodecError> {
         let bytes = self.take(2)?;
         Ok(u16::from_le_bytes([bytes[0], bytes[1]]))
     }
-    pub fn u32(&mut self) -> Result<u32, CodecError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, CodecError> {
         let bytes = self.take(4)?;
         Ok(u32::from_le_bytes(bytes.try_into().map_err(|_| CodecError("u32"))?))
     }
-    pub fn u64(&mut self) -> Result<u64, CodecError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, CodecError> {
         let bytes = self.take(8)?;
         Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| CodecError("u64"))?))
     }
-    pub fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], CodecError> {
         let length = self.u32()? as usize;
         self.take(length)
     }
     /// An inline object body, charged to the inline memory budget.
-    pub fn inline_body(&mut self) -> Result<Bytes, CodecError> {
+    pub(crate) fn inline_body(&mut self) -> Result<Bytes, CodecError> {
         Ok(super::inline_budget::INLINE_BODIES.copy(self.bytes()?))
     }
-    pub fn string(&mut self) -> Result<String, CodecError> {
+    pub(crate) fn string(&mut self) -> Result<String, CodecError> {
         let bytes = self.bytes()?;
         String::from_utf8(bytes.to_vec()).map_err(|_| CodecError("string is not UTF-8"))
     }
-    pub fn option_string(&mut self) -> Result<Option<String>, CodecError> {
+    pub(crate) fn option_string(&mut self) -> Result<Option<String>, CodecError> {
         match self.u8()? {
             0 => Ok(None),
             1 => Ok(Some(self.string()?)),
             _ => Err(CodecError("bad option tag")),
         }
     }
-    pub fn pairs(&mut self) -> Result<Vec<(String, String)>, CodecError> {
+    pub(crate) fn pairs(&mut self) -> Result<Vec<(String, String)>, CodecError> {
         let count = self.u32()? as usize;
         // Each pair takes at least 8 bytes: refuse counts the input cannot hold.
         if count > self.input.len() / 8 {

@@ -8,12 +8,12 @@ use std::io::{self, Write};
 use std::path::Path;
 
 /// fsyncs a directory so that entries created or renamed in it survive a power cut.
-pub fn sync_directory(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_directory(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
 /// Creates `path` (and missing parents) and makes the new entries durable.
-pub fn create_directory(path: &Path) -> io::Result<()> {
+pub(crate) fn create_directory(path: &Path) -> io::Result<()> {
     if path.is_dir() {
         return Ok(());
     }
@@ -35,7 +35,7 @@ pub fn create_directory(path: &Path) -> io::Result<()> {
 
 /// Atomically replaces `path` with `contents`: readers and crashes see the old file or the
 /// new one, never a mix. A failed attempt leaves no temporary file behind.
-pub fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     let temporary = path.with_extension("tmp");
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&temporary)?;

@@ -39,7 +39,7 @@ impl Batch {
 }
 
 /// Waits until the batch the writer joined is durable.
-pub struct BatchWait {
+pub(crate) struct BatchWait {
     batch: Rc<Batch>,
 }
 
@@ -101,7 +101,7 @@ pub struct GroupSync {
 
 impl GroupSync {
     /// `durable_length` is where appends go: the file's length after recovery.
-    pub fn new(file: File, durable_length: u64, data_only: bool) -> Rc<Self> {
+    pub(crate) fn new(file: File, durable_length: u64, data_only: bool) -> Rc<Self> {
         Rc::new(GroupSync {
             file: RefCell::new(Rc::new(file)),
             data_only,
@@ -130,38 +130,40 @@ impl GroupSync {
     }
 
     /// Runs with the last durable length after a failed flush, before other tasks run.
-    pub fn set_on_failure(&self, hook: impl Fn(u64) + 'static) {
+    pub(crate) fn set_on_failure(&self, hook: impl Fn(u64) + 'static) {
         *self.on_failure.borrow_mut() = Some(Box::new(hook));
     }
 
     /// Adds bytes to the pending batch (append order is file order).
-    pub fn append(&self, bytes: &[u8]) {
+    pub(crate) fn append(&self, bytes: &[u8]) {
         self.state.borrow_mut().pending.extend_from_slice(bytes);
     }
 
     /// Bytes appended but not yet durable plus durable bytes: the file's logical length.
-    pub fn logical_length(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn logical_length(&self) -> u64 {
         let state = self.state.borrow();
         state.durable_length + state.pending.len() as u64
     }
 
-    pub fn durable_length(&self) -> u64 {
+    pub(crate) fn durable_length(&self) -> u64 {
         self.state.borrow().durable_length
     }
 
-    /// Number of flushes done (each one write + one fsync): for measurements and tests.
-    pub fn flush_count(&self) -> u64 {
+    /// Number of flushes done (each one write + one fsync).
+    #[cfg(test)]
+    pub(crate) fn flush_count(&self) -> u64 {
         self.flushes.get()
     }
 
     /// Length right after the last checkpoint: compaction triggers relative to it, so a state
     /// larger than the threshold is not rewritten on every commit.
-    pub fn checkpoint_length(&self) -> u64 {
+    pub(crate) fn checkpoint_length(&self) -> u64 {
         self.checkpoint_length.get()
     }
 
     /// Whether a rotation is requested and not done yet.
-    pub fn rotation_pending(&self) -> bool {
+    pub(crate) fn rotation_pending(&self) -> bool {
         self.state.borrow().rotation.is_some()
     }
 
@@ -169,7 +171,7 @@ impl GroupSync {
     /// every entry appended so far. Entries appended so far still go to the old file first;
     /// the switch happens atomically by rename once both are durable; later entries go to the
     /// new file. Call with no await between taking the snapshot and this call.
-    pub fn rotate(self: &Rc<Self>, checkpoint: Vec<u8>, path: std::path::PathBuf) {
+    pub(crate) fn rotate(self: &Rc<Self>, checkpoint: Vec<u8>, path: std::path::PathBuf) {
         {
             let mut state = self.state.borrow_mut();
             if state.rotation.is_some() {
@@ -186,7 +188,7 @@ impl GroupSync {
     /// Waits until everything appended so far is durable, without adding a flush when nothing
     /// is pending. A request that changes nothing but relies on earlier changes (a delete of
     /// a key another request just deleted) is acknowledged only after those are durable.
-    pub async fn barrier(self: &Rc<Self>) -> io::Result<()> {
+    pub(crate) async fn barrier(self: &Rc<Self>) -> io::Result<()> {
         let in_flight = {
             let state = self.state.borrow();
             if !state.pending.is_empty() || state.batch.requested.get() || state.rotation.is_some() {
@@ -205,7 +207,7 @@ impl GroupSync {
     }
 
     /// Joins the pending batch and makes sure a flush task runs.
-    pub fn commit(self: &Rc<Self>) -> BatchWait {
+    pub(crate) fn commit(self: &Rc<Self>) -> BatchWait {
         let mut state = self.state.borrow_mut();
         let batch = state.batch.clone();
         batch.requested.set(true);

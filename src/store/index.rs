@@ -16,10 +16,10 @@ use super::record::{BlockId, BucketRecord, ObjectData, SharedRecord, UploadRecor
 /// One bucket's metadata and key index.
 #[derive(Debug, Default)]
 pub struct BucketIndex {
-    pub record: Option<BucketRecord>,
+    pub(crate) record: Option<BucketRecord>,
     pub objects: BTreeMap<Box<[u8]>, SharedRecord>,
     /// Multipart uploads in progress, by upload id.
-    pub uploads: BTreeMap<String, UploadRecord>,
+    pub(crate) uploads: BTreeMap<String, UploadRecord>,
 }
 
 /// Everything a shard owns.
@@ -31,22 +31,22 @@ pub struct ShardState {
 /// What a mutation released: block files no record references any more once the mutation is
 /// durable.
 #[derive(Debug, Default)]
-pub struct Released {
-    pub blocks: Vec<BlockId>,
+pub(crate) struct Released {
+    pub(crate) blocks: Vec<BlockId>,
 }
 
 impl ShardState {
-    pub fn bucket(&self, name: &str) -> Option<&BucketIndex> {
+    pub(crate) fn bucket(&self, name: &str) -> Option<&BucketIndex> {
         self.buckets.get(name)
     }
 
-    pub fn object(&self, bucket: &str, key: &str) -> Option<&SharedRecord> {
+    pub(crate) fn object(&self, bucket: &str, key: &str) -> Option<&SharedRecord> {
         self.buckets.get(bucket)?.objects.get(key.as_bytes())
     }
 
     /// Applies one journal entry. Preconditions (bucket exists, conditional headers) are the
     /// caller's job; replay applies entries that were checked when they were written.
-    pub fn apply(&mut self, entry: &JournalEntry) -> Released {
+    pub(crate) fn apply(&mut self, entry: &JournalEntry) -> Released {
         let mut released = Released::default();
         match entry {
             JournalEntry::CreateBucket { bucket, created_ms } => {
@@ -130,7 +130,7 @@ impl ShardState {
     }
 
     /// Re-creates the journal entries that rebuild this state (a checkpoint).
-    pub fn snapshot_entries(&self) -> impl Iterator<Item = JournalEntry> + '_ {
+    pub(crate) fn snapshot_entries(&self) -> impl Iterator<Item = JournalEntry> + '_ {
         self.buckets.iter().flat_map(|(name, index)| {
             let created = index
                 .record
@@ -195,10 +195,10 @@ pub struct ListQuery {
 #[derive(Debug, Default)]
 pub struct ListPage {
     pub objects: Vec<(String, SharedRecord)>,
-    pub common_prefixes: Vec<String>,
-    pub is_truncated: bool,
+    pub(crate) common_prefixes: Vec<String>,
+    pub(crate) is_truncated: bool,
     /// The last key or common prefix returned: the marker for the next page.
-    pub last: Option<String>,
+    pub(crate) last: Option<String>,
 }
 
 impl BucketIndex {

@@ -15,13 +15,13 @@ use bytes::Bytes;
 use crate::limits::INLINE_OBJECTS_BYTES_BUDGET;
 
 /// A count of live inline bytes against a budget.
-pub struct InlineAccount {
+pub(crate) struct InlineAccount {
     held: AtomicUsize,
     budget: AtomicUsize,
 }
 
 /// The process-wide account every inline body of the server is charged to.
-pub static INLINE_BODIES: InlineAccount = InlineAccount::new(INLINE_OBJECTS_BYTES_BUDGET);
+pub(crate) static INLINE_BODIES: InlineAccount = InlineAccount::new(INLINE_OBJECTS_BYTES_BUDGET);
 
 /// An inline body's bytes, uncharging their account when the last `Bytes` goes.
 struct Charged {
@@ -42,27 +42,28 @@ impl Drop for Charged {
 }
 
 impl InlineAccount {
-    pub const fn new(budget: usize) -> Self {
+    pub(crate) const fn new(budget: usize) -> Self {
         InlineAccount { held: AtomicUsize::new(0), budget: AtomicUsize::new(budget) }
     }
 
     /// Sets the budget (at start, from the configuration).
-    pub fn set_budget(&self, budget: usize) {
+    pub(crate) fn set_budget(&self, budget: usize) {
         self.budget.store(budget, Ordering::Relaxed);
     }
 
     /// Whether `length` more bytes fit in the budget (a hint: concurrent uploads may overrun
     /// it by at most one inline body each).
-    pub fn has_room_for(&self, length: usize) -> bool {
+    pub(crate) fn has_room_for(&self, length: usize) -> bool {
         self.held.load(Ordering::Relaxed) + length <= self.budget.load(Ordering::Relaxed)
     }
 
-    pub fn held(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
         self.held.load(Ordering::Relaxed)
     }
 
     /// A charged copy of `data`.
-    pub fn copy(&'static self, data: &[u8]) -> Bytes {
+    pub(crate) fn copy(&'static self, data: &[u8]) -> Bytes {
         if data.is_empty() {
             return Bytes::new();
         }

@@ -112,7 +112,7 @@ fn next_frame(bytes: &[u8], position: usize) -> Option<(JournalEntry, usize)> {
 }
 
 /// Reads and replays a journal file, cutting a torn tail off durably.
-pub fn replay_file(path: &Path) -> Result<Replay, ReplayError> {
+pub(crate) fn replay_file(path: &Path) -> Result<Replay, ReplayError> {
     let bytes = fs::read(path).map_err(ReplayError::Io)?;
     let replay = replay_bytes(&bytes)?;
     // What is replayed will be served: make it durable first. A batch the previous process
@@ -145,35 +145,35 @@ pub fn checkpoint_bytes(state: &ShardState) -> Vec<u8> {
 }
 
 /// The live journal of a shard: entries are framed into the pending group-commit batch.
-pub struct Journal {
+pub(crate) struct Journal {
     sync: Rc<GroupSync>,
     frame: std::cell::RefCell<Vec<u8>>,
 }
 
 impl Journal {
-    pub fn new(sync: Rc<GroupSync>) -> Self {
+    pub(crate) fn new(sync: Rc<GroupSync>) -> Self {
         Journal { sync, frame: std::cell::RefCell::new(Vec::with_capacity(4096)) }
     }
 
-    pub fn group_sync(&self) -> &Rc<GroupSync> {
+    pub(crate) fn group_sync(&self) -> &Rc<GroupSync> {
         &self.sync
     }
 
     /// Adds an entry to the pending batch. Call `commit` right after, with no await between
     /// the state change, the append and the commit, so journal order is apply order.
-    pub fn append(&self, entry: &JournalEntry) {
+    pub(crate) fn append(&self, entry: &JournalEntry) {
         let mut frame = self.frame.borrow_mut();
         frame.clear();
         encode_frame(entry, &mut frame);
         self.sync.append(&frame);
     }
 
-    pub fn commit(&self) -> super::group_sync::BatchWait {
+    pub(crate) fn commit(&self) -> super::group_sync::BatchWait {
         self.sync.commit()
     }
 
     /// Waits until every entry appended so far is durable (see `GroupSync::barrier`).
-    pub async fn barrier(&self) -> std::io::Result<()> {
+    pub(crate) async fn barrier(&self) -> std::io::Result<()> {
         self.sync.barrier().await
     }
 }

@@ -73,7 +73,7 @@ const COMPLETE_UPLOAD: u8 = 8;
 const ABORT_UPLOAD: u8 = 9;
 const BATCH_END: u8 = 10;
 /// Payload size of a BatchEnd entry (tag + u64), which replay scans for.
-pub const BATCH_END_PAYLOAD_BYTES: usize = 9;
+pub(crate) const BATCH_END_PAYLOAD_BYTES: usize = 9;
 
 const DATA_INLINE: u8 = 0;
 const DATA_BLOCKS: u8 = 1;

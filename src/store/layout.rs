@@ -11,15 +11,15 @@ use std::path::{Path, PathBuf};
 
 use super::record::BlockId;
 
-pub const FORMAT_FILE: &str = "s3core.format";
-pub const FORMAT_HEADER: &str = "s3core data directory";
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_FILE: &str = "s3core.format";
+pub(crate) const FORMAT_HEADER: &str = "s3core data directory";
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
-pub fn format_path(root: &Path) -> PathBuf {
+pub(crate) fn format_path(root: &Path) -> PathBuf {
     root.join(FORMAT_FILE)
 }
 
-pub fn meta_directory(root: &Path) -> PathBuf {
+pub(crate) fn meta_directory(root: &Path) -> PathBuf {
     root.join("meta")
 }
 
@@ -27,20 +27,20 @@ pub fn journal_path(root: &Path, shard: usize) -> PathBuf {
     meta_directory(root).join(format!("shard-{shard:03}.journal"))
 }
 
-pub fn blocks_directory(root: &Path) -> PathBuf {
+pub(crate) fn blocks_directory(root: &Path) -> PathBuf {
     root.join("blocks")
 }
 
-pub fn core_blocks_directory(root: &Path, core: u16) -> PathBuf {
+pub(crate) fn core_blocks_directory(root: &Path, core: u16) -> PathBuf {
     blocks_directory(root).join(format!("{core:03}"))
 }
 
-pub fn block_path(root: &Path, block: BlockId) -> PathBuf {
+pub(crate) fn block_path(root: &Path, block: BlockId) -> PathBuf {
     core_blocks_directory(root, block.core).join(format!("{:016x}", block.sequence))
 }
 
 /// Parses a block file name back into its sequence number.
-pub fn parse_block_name(name: &str) -> Option<u64> {
+pub(crate) fn parse_block_name(name: &str) -> Option<u64> {
     if name.len() != 16 {
         return None;
     }
@@ -48,12 +48,12 @@ pub fn parse_block_name(name: &str) -> Option<u64> {
 }
 
 /// The contents of the format file.
-pub fn format_text(shards: usize) -> String {
+pub(crate) fn format_text(shards: usize) -> String {
     format!("{FORMAT_HEADER}\nversion={FORMAT_VERSION}\nshards={shards}\n")
 }
 
 /// Reads the shard count out of a format file's text.
-pub fn parse_format(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_format(text: &str) -> Result<usize, String> {
     let mut lines = text.lines();
     if lines.next() != Some(FORMAT_HEADER) {
         return Err("not an s3core data directory format file".into());

@@ -7,11 +7,11 @@
 //! - A block is unlinked only after the entry that released it is durable.
 
 pub mod blocks;
-pub mod codec;
-pub mod durable;
+pub(crate) mod codec;
+pub(crate) mod durable;
 pub mod group_sync;
 pub mod index;
-pub mod inline_budget;
+pub(crate) mod inline_budget;
 pub mod journal;
 pub mod journal_entry;
 pub mod layout;

@@ -25,7 +25,7 @@ pub struct Extent {
 
 /// The parts of `extents` (in object order) that hold the object's bytes
 /// `offset..offset + length`, each trimmed to that range.
-pub fn slice_extents(extents: &[Extent], offset: u64, length: u64) -> impl Iterator<Item = Extent> + '_ {
+pub(crate) fn slice_extents(extents: &[Extent], offset: u64, length: u64) -> impl Iterator<Item = Extent> + '_ {
     let end = offset + length;
     extents
         .iter()
@@ -56,7 +56,7 @@ pub enum ObjectData {
 
 impl ObjectData {
     /// The block files this data references (none for inline data).
-    pub fn blocks(&self) -> impl Iterator<Item = BlockId> + '_ {
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = BlockId> + '_ {
         let extents: &[Extent] = match self {
             ObjectData::Inline(_) => &[],
             ObjectData::Blocks(extents) => extents,
@@ -66,7 +66,7 @@ impl ObjectData {
 }
 
 /// A name/value pair of user metadata, standard headers or tags.
-pub type Pair = (String, String);
+pub(crate) type Pair = (String, String);
 
 /// One stored object version (there is no versioning: one per key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,11 +90,11 @@ pub struct ObjectRecord {
     pub data: ObjectData,
 }
 
-pub type SharedRecord = Arc<ObjectRecord>;
+pub(crate) type SharedRecord = Arc<ObjectRecord>;
 
 /// A bucket's own metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketRecord {
+pub(crate) struct BucketRecord {
     pub created_ms: u64,
     pub tags: Option<Vec<Pair>>,
 }
@@ -128,7 +128,7 @@ pub struct PartRecord {
 
 /// A multipart upload in progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UploadRecord {
+pub(crate) struct UploadRecord {
     pub key: String,
     pub initiated_ms: u64,
     pub attributes: ObjectAttributes,
@@ -136,7 +136,7 @@ pub struct UploadRecord {
 }
 
 impl UploadRecord {
-    pub fn blocks(&self) -> impl Iterator<Item = BlockId> + '_ {
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = BlockId> + '_ {
         self.parts.values().flat_map(|part| part.extents.iter().map(|extent| extent.block))
     }
 }

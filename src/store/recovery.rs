@@ -45,7 +45,7 @@ pub struct RecoveredShard {
 pub struct Recovered {
     pub shards: Vec<RecoveredShard>,
     /// Per core: one past the largest block sequence on disk.
-    pub next_block_sequence: Vec<u64>,
+    pub(crate) next_block_sequence: Vec<u64>,
 }
 
 /// Opens (or creates) the data directory for `cores` cores.

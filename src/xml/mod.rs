@@ -5,12 +5,12 @@
 //! Text is escaped with quick-xml's escaper; element names are the caller's constants, never
 //! client input.
 
-pub mod tree;
+pub(crate) mod tree;
 
 use quick_xml::escape::escape;
 
 /// The S3 namespace every response document carries.
-pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+pub(crate) const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 thread_local! {
     /// Large document buffers of this core, kept for the next large document.
@@ -22,7 +22,7 @@ const SPARE_DOCUMENTS_MAX: usize = 8;
 const SPARE_DOCUMENT_BYTES_MAX: usize = 1024 * 1024;
 
 /// Takes back a written document's buffer for the next large document on this core.
-pub fn recycle_document(mut buffer: Vec<u8>) {
+pub(crate) fn recycle_document(mut buffer: Vec<u8>) {
     if buffer.capacity() > SPARE_DOCUMENT_BYTES_MAX {
         return;
     }
@@ -36,13 +36,13 @@ pub fn recycle_document(mut buffer: Vec<u8>) {
 }
 
 /// A minimal append-only XML writer over a byte buffer.
-pub struct XmlWriter {
+pub(crate) struct XmlWriter {
     buffer: Vec<u8>,
 }
 
 impl XmlWriter {
     /// A writer that starts with the XML declaration, as S3's documents do.
-    pub fn with_declaration() -> Self {
+    pub(crate) fn with_declaration() -> Self {
         Self::with_declaration_and_capacity(512)
     }
 
@@ -50,7 +50,7 @@ impl XmlWriter {
     /// of 1000 keys is ~200 KiB: growing to it by doubling would copy it several times).
     /// The buffer is a recycled one where the core has one (see `recycle_document`): a
     /// fresh allocation this large is mapped and faulted in page by page each time.
-    pub fn with_declaration_and_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_declaration_and_capacity(capacity: usize) -> Self {
         let mut buffer = SPARE_DOCUMENTS.with(|spare| spare.borrow_mut().pop()).unwrap_or_default();
         buffer.reserve(capacity);
         buffer.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -58,7 +58,7 @@ impl XmlWriter {
     }
 
     /// Opens the root element with the S3 namespace.
-    pub fn open_root(&mut self, name: &str) {
+    pub(crate) fn open_root(&mut self, name: &str) {
         self.buffer.push(b'<');
         self.buffer.extend_from_slice(name.as_bytes());
         self.buffer.extend_from_slice(b" xmlns=\"");
@@ -66,52 +66,43 @@ impl XmlWriter {
         self.buffer.extend_from_slice(b"\">");
     }
 
-    pub fn open(&mut self, name: &str) {
+    pub(crate) fn open(&mut self, name: &str) {
         self.buffer.push(b'<');
         self.buffer.extend_from_slice(name.as_bytes());
         self.buffer.push(b'>');
     }
 
-    pub fn close(&mut self, name: &str) {
+    pub(crate) fn close(&mut self, name: &str) {
         self.buffer.extend_from_slice(b"</");
         self.buffer.extend_from_slice(name.as_bytes());
         self.buffer.push(b'>');
     }
 
     /// `<name>text</name>` with the text escaped.
-    pub fn element(&mut self, name: &str, text: &str) {
+    pub(crate) fn element(&mut self, name: &str, text: &str) {
         self.open(name);
         self.buffer.extend_from_slice(escape(text).as_bytes());
         self.close(name);
     }
 
     /// `<name>value</name>` for a number.
-    pub fn element_u64(&mut self, name: &str, value: u64) {
+    pub(crate) fn element_u64(&mut self, name: &str, value: u64) {
         self.open(name);
         let mut digits = itoa_buffer();
         self.buffer.extend_from_slice(format_u64(value, &mut digits));
         self.close(name);
     }
 
-    /// `<name>` + raw bytes the caller guarantees need no escaping + `</name>`.
-    pub fn element_raw(&mut self, name: &str, parts: &[&[u8]]) {
-        self.open(name);
-        for part in parts {
-            self.buffer.extend_from_slice(part);
-        }
-        self.close(name);
-    }
-
     /// Appends markup the caller wrote (a constant; never client input).
-    pub fn raw(&mut self, markup: &[u8]) {
+    pub(crate) fn raw(&mut self, markup: &[u8]) {
         self.buffer.extend_from_slice(markup);
     }
 
-    pub fn element_bool(&mut self, name: &str, value: bool) {
+    pub(crate) fn element_bool(&mut self, name: &str, value: bool) {
         self.element(name, if value { "true" } else { "false" });
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    pub(crate) fn finish(self) -> Vec<u8> {
         self.buffer
     }
 }

@@ -14,22 +14,22 @@ const DEPTH_MAX: usize = 8;
 const ELEMENTS_MAX: usize = 8_192;
 
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Element {
-    pub name: String,
-    pub text: String,
-    pub children: Vec<Element>,
+pub(crate) struct Element {
+    pub(crate) name: String,
+    pub(crate) text: String,
+    pub(crate) children: Vec<Element>,
 }
 
 impl Element {
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub(crate) fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|child| child.name == name)
     }
 
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub(crate) fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |child| child.name == name)
     }
 
-    pub fn child_text(&self, name: &str) -> Option<&str> {
+    pub(crate) fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|child| child.text.as_str())
     }
 }
@@ -47,7 +47,7 @@ fn local_name(raw: &[u8]) -> Result<String, XmlDecodeError> {
 }
 
 /// Parses a whole document into its root element.
-pub fn parse(document: &[u8], size_max: usize) -> Result<Element, XmlDecodeError> {
+pub(crate) fn parse(document: &[u8], size_max: usize) -> Result<Element, XmlDecodeError> {
     if document.len() > size_max {
         return Err(XmlDecodeError::TooLarge);
     }

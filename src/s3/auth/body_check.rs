@@ -12,28 +12,28 @@ use crate::http::body::{BodyCheck, CheckFailure};
 
 /// What a verified request still owes: a payload hash or chunk signatures to check.
 #[derive(Debug, Default)]
-pub struct BodyVerification {
+pub(crate) struct BodyVerification {
     /// Hex SHA-256 the decoded body must have (`x-amz-content-sha256`).
-    pub payload_sha256: Option<String>,
+    pub(crate) payload_sha256: Option<String>,
     /// Chunk signature chain of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body.
-    pub chunk_signing: Option<ChunkSigning>,
+    pub(crate) chunk_signing: Option<ChunkSigning>,
 }
 
 /// Everything needed to verify aws-chunked chunk signatures.
 #[derive(Debug, Clone)]
-pub struct ChunkSigning {
-    pub key: [u8; 32],
-    pub timestamp: String,
-    pub scope: String,
+pub(crate) struct ChunkSigning {
+    pub(crate) key: [u8; 32],
+    pub(crate) timestamp: String,
+    pub(crate) scope: String,
     /// The previous signature in the chain (the seed: the request's own signature).
-    pub previous: String,
+    pub(crate) previous: String,
     /// Whether a signed trailer follows the last chunk.
-    pub signed_trailer: bool,
+    pub(crate) signed_trailer: bool,
 }
 
 impl BodyVerification {
     /// The check to arm on the body, if anything is owed.
-    pub fn into_check(self) -> Option<Box<dyn BodyCheck>> {
+    pub(crate) fn into_check(self) -> Option<Box<dyn BodyCheck>> {
         if self.payload_sha256.is_none() && self.chunk_signing.is_none() {
             return None;
         }

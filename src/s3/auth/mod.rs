@@ -6,11 +6,11 @@
 //! (header or query) signature; the payload hash, or each aws-chunked chunk signature, is then
 //! verified as the body streams in (`http::body`).
 
-pub mod body_check;
-pub mod sigv2;
-pub mod sigv4;
+pub(crate) mod body_check;
+pub(crate) mod sigv2;
+pub(crate) mod sigv4;
 
-pub use body_check::{BodyVerification, ChunkSigning};
+pub(crate) use body_check::{BodyVerification, ChunkSigning};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,13 +22,13 @@ use crate::http::request::RequestHead;
 use crate::s3_error;
 
 /// Largest clock difference accepted between client and server, as in S3.
-pub const CLOCK_SKEW_MS_MAX: u64 = 15 * 60 * 1000;
+pub(crate) const CLOCK_SKEW_MS_MAX: u64 = 15 * 60 * 1000;
 /// Longest validity of a SigV4 presigned URL, as in S3 (seven days).
-pub const PRESIGNED_EXPIRES_S_MAX: u64 = 7 * 24 * 3600;
+pub(crate) const PRESIGNED_EXPIRES_S_MAX: u64 = 7 * 24 * 3600;
 
 /// Access keys and their secrets. Empty: open mode.
 #[derive(Default, Clone)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     keys: HashMap<String, String>,
 }
 
@@ -40,11 +40,11 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.keys.is_empty()
     }
 
-    pub fn insert(&mut self, access_key: &str, secret_key: &str) {
+    pub(crate) fn insert(&mut self, access_key: &str, secret_key: &str) {
         self.keys.insert(access_key.to_string(), secret_key.to_string());
     }
 
@@ -56,7 +56,7 @@ impl Credentials {
 
     /// Reads a credentials file: one `ACCESS_KEY SECRET_KEY` (or `ACCESS_KEY:SECRET_KEY`) pair
     /// per line; blank lines and `#` comments are ignored.
-    pub fn load_file(&mut self, path: &Path) -> Result<(), String> {
+    pub(crate) fn load_file(&mut self, path: &Path) -> Result<(), String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         for (number, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -76,7 +76,7 @@ impl Credentials {
 }
 
 /// Compares without leaking where two signatures differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -99,17 +99,17 @@ fn malformed(detail: &str) -> S3Error {
 }
 
 /// The request as authentication sees it.
-pub struct SignedRequest<'a> {
-    pub head: &'a RequestHead,
+pub(crate) struct SignedRequest<'a> {
+    pub(crate) head: &'a RequestHead,
     /// The path as sent (percent-encoded, with any prefix).
-    pub raw_path: &'a str,
+    pub(crate) raw_path: &'a str,
     /// The path decoded (bytes), for SigV4's canonical URI.
-    pub decoded_path: &'a [u8],
+    pub(crate) decoded_path: &'a [u8],
     /// The API path prefix, for SigV2 clients that sign the path without it.
-    pub prefix: &'a str,
+    pub(crate) prefix: &'a str,
     /// The bucket of a virtual-hosted request (SigV2 signs `/bucket/key` then).
-    pub virtual_bucket: Option<&'a str>,
-    pub query: &'a [(String, Option<String>)],
+    pub(crate) virtual_bucket: Option<&'a str>,
+    pub(crate) query: &'a [(String, Option<String>)],
 }
 
 impl SignedRequest<'_> {
@@ -119,7 +119,10 @@ impl SignedRequest<'_> {
 }
 
 /// Verifies a request's signature. `Ok` carries what the body must still prove.
-pub fn authenticate(credentials: &Credentials, request: &SignedRequest<'_>) -> Result<BodyVerification, S3Error> {
+pub(crate) fn authenticate(
+    credentials: &Credentials,
+    request: &SignedRequest<'_>,
+) -> Result<BodyVerification, S3Error> {
     if credentials.is_open() {
         return Ok(BodyVerification::default());
     }

@@ -38,7 +38,12 @@ const SIGNED_SUBRESOURCES: &[&str] = &[
 
 /// The string to sign. `date` is the Date header, or the `Expires` value of a presigned URL
 /// (empty when `x-amz-date` is used instead, which then appears among the amz headers).
-pub fn string_to_sign(head: &RequestHead, date: &str, raw_path: &str, query: &[(String, Option<String>)]) -> String {
+pub(crate) fn string_to_sign(
+    head: &RequestHead,
+    date: &str,
+    raw_path: &str,
+    query: &[(String, Option<String>)],
+) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(head.method.as_str());
     out.push('\n');
@@ -87,7 +92,7 @@ pub fn string_to_sign(head: &RequestHead, date: &str, raw_path: &str, query: &[(
     out
 }
 
-pub fn signature(secret: &str, string_to_sign: &str) -> String {
+pub(crate) fn signature(secret: &str, string_to_sign: &str) -> String {
     let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(string_to_sign.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())

@@ -8,23 +8,23 @@ use sha2::{Digest, Sha256};
 use crate::encoding::{hex, percent_encode};
 use crate::http::request::RequestHead;
 
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub(crate) const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// SHA-256 of the empty string, in hex (chunk signatures hash an empty "headers" part).
-pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub(crate) const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
 
-pub fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
 /// `AWS4<secret>` → date → region → service → `aws4_request`.
-pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let date_key = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let region_key = hmac_sha256(&date_key, region.as_bytes());
     let service_key = hmac_sha256(&region_key, service.as_bytes());
@@ -32,7 +32,7 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
 }
 
 /// The canonical query string from decoded (name, value) pairs, minus `X-Amz-Signature`.
-pub fn canonical_query(pairs: &[(String, Option<String>)]) -> String {
+pub(crate) fn canonical_query(pairs: &[(String, Option<String>)]) -> String {
     let mut encoded: Vec<(String, String)> = pairs
         .iter()
         .filter(|(name, _)| name != "X-Amz-Signature")
@@ -57,7 +57,7 @@ fn canonical_header_value(head: &RequestHead, name: &str) -> String {
 }
 
 /// The canonical request for `head`, whose path is the raw (still encoded) request path.
-pub fn canonical_request(
+pub(crate) fn canonical_request(
     head: &RequestHead,
     decoded_path: &[u8],
     query: &[(String, Option<String>)],
@@ -85,19 +85,25 @@ pub fn canonical_request(
 }
 
 /// `AWS4-HMAC-SHA256 \n timestamp \n scope \n hex(sha256(canonical request))`.
-pub fn string_to_sign(timestamp: &str, scope: &str, canonical_request: &str) -> String {
+pub(crate) fn string_to_sign(timestamp: &str, scope: &str, canonical_request: &str) -> String {
     format!("{ALGORITHM}\n{timestamp}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()))
 }
 
 /// The signature of one aws-chunked chunk, chained on the previous one.
-pub fn chunk_signature(key: &[u8; 32], timestamp: &str, scope: &str, previous: &str, chunk_sha256_hex: &str) -> String {
+pub(crate) fn chunk_signature(
+    key: &[u8; 32],
+    timestamp: &str,
+    scope: &str,
+    previous: &str,
+    chunk_sha256_hex: &str,
+) -> String {
     let to_sign =
         format!("AWS4-HMAC-SHA256-PAYLOAD\n{timestamp}\n{scope}\n{previous}\n{EMPTY_SHA256}\n{chunk_sha256_hex}");
     hex(&hmac_sha256(key, to_sign.as_bytes()))
 }
 
 /// The signature of the trailer section of a signed-trailer aws-chunked body.
-pub fn trailer_signature(
+pub(crate) fn trailer_signature(
     key: &[u8; 32],
     timestamp: &str,
     scope: &str,

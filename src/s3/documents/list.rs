@@ -7,8 +7,8 @@ use crate::store::record::ObjectRecord;
 use crate::xml::XmlWriter;
 
 /// The single owner every bucket and object reports (no multi-tenancy).
-pub const OWNER_ID: &str = "02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4";
-pub const OWNER_DISPLAY_NAME: &str = "s3core";
+pub(crate) const OWNER_ID: &str = "02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4";
+pub(crate) const OWNER_DISPLAY_NAME: &str = "s3core";
 
 fn owner(xml: &mut XmlWriter) {
     xml.open("Owner");
@@ -17,7 +17,7 @@ fn owner(xml: &mut XmlWriter) {
     xml.close("Owner");
 }
 
-pub fn list_buckets(buckets: &[(String, u64)]) -> Vec<u8> {
+pub(crate) fn list_buckets(buckets: &[(String, u64)]) -> Vec<u8> {
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("ListAllMyBucketsResult");
     owner(&mut xml);
@@ -114,7 +114,7 @@ impl ListEcho<'_> {
 /// `next_continuation_token`: Alluxio's REST walkthrough pages a plain `GET /bucket?max-keys=N`
 /// with `continuation-token`, so a truncated V1 page also carries one (clients that do not
 /// know the element ignore it, as S3's XML contract allows).
-pub fn list_objects_v1(
+pub(crate) fn list_objects_v1(
     echo: &ListEcho<'_>,
     marker: &str,
     page: &ListPage,

@@ -16,7 +16,7 @@ fn owner_as(xml: &mut XmlWriter, element: &str) {
     xml.close(element);
 }
 
-pub fn initiate_result(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
+pub(crate) fn initiate_result(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("InitiateMultipartUploadResult");
     xml.element("Bucket", bucket);
@@ -28,16 +28,16 @@ pub fn initiate_result(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
 
 /// A part as CompleteMultipartUpload names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestedPart {
-    pub number: u32,
+pub(crate) struct RequestedPart {
+    pub(crate) number: u32,
     /// Without quotes.
-    pub etag: String,
+    pub(crate) etag: String,
     /// A `<ChecksumCRC32>`-style element: (checksum header name, base64 value).
-    pub checksum: Option<(String, String)>,
+    pub(crate) checksum: Option<(String, String)>,
 }
 
 /// The parts a CompleteMultipartUpload names, in document order.
-pub fn decode_complete_parts(document: &[u8]) -> Result<Vec<RequestedPart>, XmlDecodeError> {
+pub(crate) fn decode_complete_parts(document: &[u8]) -> Result<Vec<RequestedPart>, XmlDecodeError> {
     let root = tree::parse(document, XML_BODY_BYTES_MAX)?;
     let parts = decode_complete(document)?;
     Ok(parts
@@ -75,7 +75,7 @@ pub fn decode_complete(document: &[u8]) -> Result<Vec<(u32, String)>, XmlDecodeE
     Ok(parts)
 }
 
-pub fn complete_result(location: &str, bucket: &str, key: &str, etag: &str) -> Vec<u8> {
+pub(crate) fn complete_result(location: &str, bucket: &str, key: &str, etag: &str) -> Vec<u8> {
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("CompleteMultipartUploadResult");
     xml.element("Location", location);
@@ -87,17 +87,17 @@ pub fn complete_result(location: &str, bucket: &str, key: &str, etag: &str) -> V
 }
 
 /// One page of ListParts.
-pub struct PartsPage<'a> {
-    pub bucket: &'a str,
-    pub key: &'a str,
-    pub upload_id: &'a str,
-    pub part_number_marker: u32,
-    pub max_parts: usize,
-    pub parts: &'a [(u32, PartRecord)],
-    pub is_truncated: bool,
+pub(crate) struct PartsPage<'a> {
+    pub(crate) bucket: &'a str,
+    pub(crate) key: &'a str,
+    pub(crate) upload_id: &'a str,
+    pub(crate) part_number_marker: u32,
+    pub(crate) max_parts: usize,
+    pub(crate) parts: &'a [(u32, PartRecord)],
+    pub(crate) is_truncated: bool,
 }
 
-pub fn list_parts(page: &PartsPage<'_>) -> Vec<u8> {
+pub(crate) fn list_parts(page: &PartsPage<'_>) -> Vec<u8> {
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("ListPartsResult");
     xml.element("Bucket", page.bucket);
@@ -125,23 +125,23 @@ pub fn list_parts(page: &PartsPage<'_>) -> Vec<u8> {
 }
 
 /// One page of ListMultipartUploads.
-pub struct UploadsPage<'a> {
-    pub bucket: &'a str,
-    pub key_marker: &'a str,
-    pub upload_id_marker: &'a str,
+pub(crate) struct UploadsPage<'a> {
+    pub(crate) bucket: &'a str,
+    pub(crate) key_marker: &'a str,
+    pub(crate) upload_id_marker: &'a str,
     /// NextKeyMarker and NextUploadIdMarker of a truncated page (the id is empty when the page
     /// ends with a common prefix).
-    pub next_markers: Option<(&'a str, &'a str)>,
-    pub prefix: &'a str,
-    pub delimiter: Option<&'a str>,
-    pub max_uploads: usize,
-    pub url_encode: bool,
-    pub uploads: &'a [(String, UploadRecord)],
-    pub common_prefixes: &'a [String],
-    pub is_truncated: bool,
+    pub(crate) next_markers: Option<(&'a str, &'a str)>,
+    pub(crate) prefix: &'a str,
+    pub(crate) delimiter: Option<&'a str>,
+    pub(crate) max_uploads: usize,
+    pub(crate) url_encode: bool,
+    pub(crate) uploads: &'a [(String, UploadRecord)],
+    pub(crate) common_prefixes: &'a [String],
+    pub(crate) is_truncated: bool,
 }
 
-pub fn list_uploads(page: &UploadsPage<'_>) -> Vec<u8> {
+pub(crate) fn list_uploads(page: &UploadsPage<'_>) -> Vec<u8> {
     let text = |value: &str| if page.url_encode { percent_encode(value.as_bytes(), true) } else { value.to_string() };
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("ListMultipartUploadsResult");
@@ -181,7 +181,7 @@ pub fn list_uploads(page: &UploadsPage<'_>) -> Vec<u8> {
 }
 
 /// CopyObjectResult or CopyPartResult.
-pub fn copy_result(root: &str, etag: &str, last_modified_ms: u64) -> Vec<u8> {
+pub(crate) fn copy_result(root: &str, etag: &str, last_modified_ms: u64) -> Vec<u8> {
     let mut xml = XmlWriter::with_declaration();
     xml.open_root(root);
     xml.element("LastModified", &iso8601(last_modified_ms));
