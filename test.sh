@@ -2,8 +2,9 @@
 # The one command that runs s3core's whole test suite on a fresh Linux machine:
 #   1. a Python venv in .venv with the real S3 clients (reinstalled only when
 #      tests/clients/requirements.txt changes),
-#   2. all Rust tests (cargo test), and the server binary (cargo build),
-#   3. the real-client compatibility tests (pytest tests/clients) against target/debug/s3core,
+#   2. the lints: cargo fmt --check and cargo clippy (every target, warnings are errors),
+#   3. all Rust tests (cargo test), and the server binary (cargo build),
+#   4. the real-client compatibility tests (pytest tests/clients) against target/debug/s3core,
 #      twice: in open mode (servers without credentials), then in credentials mode
 #      (S3CORE_TEST_AUTH=1: servers started with keys, every client signing with them).
 # Extra arguments are passed to both pytest runs, e.g. ./test.sh -k awscli -x
@@ -38,6 +39,10 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
 fi
 
 status=0
+
+echo "test.sh: cargo fmt --check; cargo clippy --workspace --all-targets -- -D warnings"
+cargo fmt --check || status=$?
+cargo clippy --workspace --all-targets -- -D warnings || status=$?
 
 # The crash test's power-cut mode needs root, loop devices and mkfs.ext4 (CI has them): run it
 # wherever it can run, so a missing fsync is caught, not only a missing write.
