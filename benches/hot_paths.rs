@@ -34,6 +34,7 @@ fn record(size: u64) -> Arc<ObjectRecord> {
         tags: vec![],
         checksum: None,
         part_sizes: Vec::new(),
+        completed_upload: None,
         data: ObjectData::Inline(Default::default()),
     })
 }

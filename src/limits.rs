@@ -54,6 +54,11 @@ pub(crate) const BLOCK_IO_BUFFER_BYTES: usize = 256 * 1024;
 pub(crate) const IDLE_TIMEOUT_MS: u64 = 60_000;
 /// A request head or body that stalls this long is abandoned (slow-loris defence).
 pub(crate) const READ_TIMEOUT_MS: u64 = 30_000;
+/// Slowest average rate a request body may arrive at, after a first `READ_TIMEOUT_MS` of
+/// grace: a body's deadline is `READ_TIMEOUT_MS` plus one second per this many bytes
+/// received, so a client dribbling bytes just under the per-read timeout cannot hold a
+/// connection (and its buffers) for days. Far below any real client on the node or the LAN.
+pub const BODY_BYTES_PER_S_MIN: u64 = 16 * 1024;
 /// A response write that makes no progress this long is abandoned.
 pub(crate) const WRITE_TIMEOUT_MS: u64 = 30_000;
 /// Request body bytes we drain (rather than close the connection) after an early error.

@@ -235,6 +235,7 @@ fn record_with(etag: &str, last_modified_ms: u64) -> s3core::store::record::Obje
         tags: Vec::new(),
         checksum: None,
         part_sizes: Vec::new(),
+        completed_upload: None,
         data: s3core::store::record::ObjectData::Blocks(Vec::new()),
     }
 }

@@ -14,7 +14,7 @@ use http::StatusCode;
 use super::chunked::{ChunkDecoder, ChunkError, ChunkEvent};
 use super::connection::Connection;
 use super::request::RequestHead;
-use crate::limits::{CONNECTION_BUFFER_BYTES, READ_TIMEOUT_MS};
+use crate::limits::{BODY_BYTES_PER_S_MIN, CONNECTION_BUFFER_BYTES, READ_TIMEOUT_MS};
 
 /// Checks a body as it streams in: the layer above (SigV4 payload hashes and aws-chunked
 /// chunk signatures, in `s3::auth`) sees every chunk boundary, every decoded byte in order,
@@ -106,6 +106,10 @@ pub(crate) struct BodyReader {
     continue_sent: bool,
     /// Verification the layer above armed (signatures, payload digest).
     check: Option<Box<dyn BodyCheck>>,
+    /// When the handler first asked for body bytes, and raw bytes received since: the body's
+    /// deadline grows with what arrives (`BODY_BYTES_PER_S_MIN`).
+    started: Option<std::time::Instant>,
+    received_bytes: u64,
 }
 
 impl fmt::Debug for BodyReader {
@@ -168,6 +172,8 @@ impl BodyReader {
             broken: false,
             continue_sent: false,
             check: None,
+            started: None,
+            received_bytes: 0,
         })
     }
 
@@ -264,10 +270,12 @@ impl BodyReader {
         }
         loop {
             if connection.unread().is_empty() {
+                let timeout_ms = self.read_timeout_ms()?;
                 if let (Transfer::Length { remaining }, None) = (&mut self.transfer, &self.content) {
                     // Plain length-framed body: read from the socket straight into `out`.
                     let want = (*remaining).min(limit as u64) as usize;
-                    let read = connection.read_direct(out, want, READ_TIMEOUT_MS).await.map_err(stalled)?;
+                    let read = connection.read_direct(out, want, timeout_ms).await.map_err(stalled)?;
+                    self.received_bytes += read as u64;
                     if read == 0 {
                         return Err(BodyError::Incomplete("the connection closed inside the body".into()));
                     }
@@ -281,7 +289,8 @@ impl BodyReader {
                     }
                     return Ok(read);
                 }
-                let read = connection.read_more(READ_TIMEOUT_MS, CONNECTION_BUFFER_BYTES).await.map_err(stalled)?;
+                let read = connection.read_more(timeout_ms, CONNECTION_BUFFER_BYTES).await.map_err(stalled)?;
+                self.received_bytes += read as u64;
                 if read == 0 {
                     return Err(BodyError::Incomplete("the connection closed inside the body".into()));
                 }
@@ -296,6 +305,23 @@ impl BodyReader {
                 return Ok(produced);
             }
         }
+    }
+
+    /// How long the next socket read may wait: `READ_TIMEOUT_MS`, or less when the body's
+    /// deadline (a grace of `READ_TIMEOUT_MS` plus one second per `BODY_BYTES_PER_S_MIN`
+    /// received) comes sooner. Past the deadline the body is refused as too slow.
+    fn read_timeout_ms(&mut self) -> Result<u64, BodyError> {
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        let allowed_ms =
+            READ_TIMEOUT_MS.saturating_add(self.received_bytes.saturating_mul(1000) / BODY_BYTES_PER_S_MIN);
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if elapsed_ms >= allowed_ms {
+            return Err(BodyError::Stalled(format!(
+                "the body arrived slower than {BODY_BYTES_PER_S_MIN} bytes/s ({} bytes in {elapsed_ms} ms)",
+                self.received_bytes
+            )));
+        }
+        Ok((allowed_ms - elapsed_ms).min(READ_TIMEOUT_MS))
     }
 
     /// Decodes from the connection's unread bytes into `out` (at most `limit` raw bytes, so at

@@ -86,6 +86,7 @@ mod tests {
             tags: vec![],
             checksum: None,
             part_sizes: Vec::new(),
+            completed_upload: None,
             data: ObjectData::Inline(Default::default()),
         }
     }

@@ -202,6 +202,7 @@ pub(crate) async fn copy_object(
         checksum: source.checksum.clone(),
         // A copy made in one request is a single-part object, as in S3.
         part_sizes: Vec::new(),
+        completed_upload: None,
         data: data.clone(),
     });
     let (etag, last_modified_ms) = (record.etag.clone(), record.last_modified_ms);

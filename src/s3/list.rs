@@ -92,11 +92,12 @@ pub(crate) async fn list_objects_v2(
     bucket: String,
 ) -> Result<Response, S3Error> {
     let echo = list_echo(request, &bucket)?;
-    let continuation_token = request.query.get("continuation-token").filter(|token| !token.is_empty());
+    // An empty token (`continuation-token=`) lists from the start and is echoed, as in S3.
+    let continuation_token = request.query.get("continuation-token");
     let start_after = request.query.get("start-after").filter(|after| !after.is_empty());
     let resume_after = match continuation_token {
-        Some(token) => Some(decode_token(token)?),
-        None => start_after.map(str::to_string),
+        Some(token) if !token.is_empty() => Some(decode_token(token)?),
+        _ => start_after.map(str::to_string),
     };
     let query = index_query(&echo, resume_after);
     let page = page(services, &bucket, query).await?;

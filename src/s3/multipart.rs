@@ -12,12 +12,12 @@ use super::checksum::{multipart_checksum, upload_checksum, ChecksumAlgorithm};
 use super::copy::{copy_source, range_md5, share_data, write_block};
 use super::documents::multipart::{self as documents, PartsPage, RequestedPart, UploadsPage};
 use super::metadata::attributes_from_head;
-use super::upload::{discard, receive_body};
+use super::upload::{check_upload_length, discard, receive_body};
 use super::Response;
 use super::{CoreServices, S3Request};
 use crate::dates::now_ms;
 use crate::encoding::{decode_hex, hex, percent_encode};
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::limits::{LIST_PARTS_MAX, MULTIPART_OBJECT_BYTES_MAX, PART_BYTES_MAX, PART_NUMBER_MAX, XML_BODY_BYTES_MAX};
 use crate::s3_error;
 use crate::store::record::{Extent, ObjectData, ObjectRecord, PartRecord, UploadRecord};
@@ -128,6 +128,7 @@ pub(crate) async fn upload_part(
     bucket: String,
     key: String,
 ) -> Result<Response, S3Error> {
+    check_upload_length(request, PART_BYTES_MAX)?;
     let (number, upload_id) = part_target(services, request, &bucket, &key).await?;
     let body = receive_body(services, request, PART_BYTES_MAX, false).await?;
     let ObjectData::Blocks(extents) = body.data.clone() else {
@@ -197,15 +198,26 @@ pub(crate) async fn upload_part_copy(
     Ok(Response::xml(documents::copy_result("CopyPartResult", &etag, last_modified_ms)))
 }
 
+/// S3's ETag of a multipart object: the MD5 of the parts' binary MD5s, then `-` and the part
+/// count. `None` when a part's ETag is not an MD5.
+fn multipart_etag<'a>(part_etags: impl ExactSizeIterator<Item = &'a str>) -> Option<String> {
+    let count = part_etags.len();
+    let mut digests = Md5::new();
+    for etag in part_etags {
+        digests.update(decode_hex::<16>(etag)?);
+    }
+    Some(format!("{}-{count}", hex(&digests.finalize())))
+}
+
 /// Checks the requested parts against the upload and builds the object record.
 fn build_object(
+    upload_id: &str,
     upload: &UploadRecord,
     requested: &[RequestedPart],
     min_part_bytes: u64,
 ) -> Result<ObjectRecord, S3Error> {
     let mut previous = 0;
     let mut extents = Vec::new();
-    let mut digests = Md5::new();
     let mut size = 0u64;
     let mut part_checksums = Vec::with_capacity(requested.len());
     for (index, RequestedPart { number, etag, checksum }) in requested.iter().enumerate() {
@@ -229,8 +241,6 @@ fn build_object(
                 part.size
             ));
         }
-        let digest = decode_hex::<16>(&part.etag).ok_or_else(|| s3_error!(InvalidPart))?;
-        digests.update(digest);
         size += part.size;
         extents.extend(part.extents.iter().copied());
     }
@@ -242,9 +252,10 @@ fn build_object(
         multipart_checksum(header, attributes.full_object_checksum, &part_checksums)
             .map(|value| (header.clone(), value))
     });
+    let etag = multipart_etag(requested.iter().map(|part| part.etag.as_str())).ok_or_else(|| s3_error!(InvalidPart))?;
     Ok(ObjectRecord {
         size,
-        etag: format!("{}-{}", hex(&digests.finalize()), requested.len()),
+        etag,
         last_modified_ms: now_ms(),
         content_type: attributes.content_type,
         stored_headers: attributes.stored_headers,
@@ -252,6 +263,7 @@ fn build_object(
         tags: attributes.tags,
         checksum,
         part_sizes: requested.iter().filter_map(|part| upload.parts.get(&part.number).map(|p| p.size)).collect(),
+        completed_upload: Some(upload_id.to_string()),
         data: ObjectData::Blocks(extents),
     })
 }
@@ -267,15 +279,32 @@ pub(crate) async fn complete_multipart_upload(
     let requested = documents::decode_complete_parts(&document)?;
     let min_part_bytes = services.settings.multipart_min_part_bytes;
     let location = format!("/{}/{}", bucket, percent_encode(key.as_bytes(), true));
-    let (result_bucket, result_key) = (bucket.clone(), key.clone());
-    let record = services
+    let repeat_etag = multipart_etag(requested.iter().map(|part| part.etag.as_str()));
+    let (name, key_name, id) = (bucket.clone(), key.clone(), upload_id.clone());
+    let completed = services
         .shards
-        .call(&bucket.clone(), move |shard| async move {
-            let build = move |upload: &UploadRecord| build_object(upload, &requested, min_part_bytes);
-            shard.complete_upload(bucket, key, upload_id, build).await
+        .call(&bucket, move |shard| async move {
+            let made_by = id.clone();
+            let build = move |upload: &UploadRecord| build_object(&made_by, upload, &requested, min_part_bytes);
+            shard.complete_upload(name, key_name, id, build).await
         })
-        .await?;
-    Ok(Response::xml(documents::complete_result(&location, &result_bucket, &result_key, &record.etag)))
+        .await;
+    let record = match (completed, repeat_etag) {
+        // Completed already (a client retrying after a timeout): S3 answers again with the
+        // same ETag as long as the object it made is the key's current one.
+        (Err(error), Some(etag)) if error.code == S3ErrorCode::NoSuchUpload => {
+            let (name, key_name) = (bucket.clone(), key.clone());
+            services
+                .shards
+                .call(
+                    &bucket,
+                    move |shard| async move { shard.completed_upload(&name, &key_name, &upload_id, &etag).await },
+                )
+                .await?
+        }
+        (completed, _) => completed?,
+    };
+    Ok(Response::xml(documents::complete_result(&location, &bucket, &key, &record.etag)))
 }
 
 pub(crate) async fn abort_multipart_upload(
@@ -428,7 +457,7 @@ mod tests {
     #[test]
     fn completion_checks_order_etags_and_sizes() {
         let upload = upload(&[(1, 10, A), (2, 5, B)]);
-        let ok = build_object(&upload, &[part(1, A), part(2, B)], 10).unwrap();
+        let ok = build_object("u", &upload, &[part(1, A), part(2, B)], 10).unwrap();
         assert_eq!(ok.size, 15);
         // md5(md5("a") ++ md5("b")) with the part count, as S3 computes it.
         let mut both = decode_hex::<16>(A).unwrap().to_vec();
@@ -438,14 +467,14 @@ mod tests {
             ObjectData::Blocks(extents) => assert_eq!(extents.len(), 2),
             ObjectData::Inline(_) => panic!("multipart data must be blocks"),
         }
-        let code = |requested: &[RequestedPart], min| build_object(&upload, requested, min).unwrap_err().code;
+        let code = |requested: &[RequestedPart], min| build_object("u", &upload, requested, min).unwrap_err().code;
         assert_eq!(code(&[part(2, B), part(1, A)], 1), S3ErrorCode::InvalidPartOrder);
         assert_eq!(code(&[part(1, A), part(1, A)], 1), S3ErrorCode::InvalidPartOrder);
         assert_eq!(code(&[part(1, B)], 1), S3ErrorCode::InvalidPart);
         assert_eq!(code(&[part(3, A)], 1), S3ErrorCode::InvalidPart);
         assert_eq!(code(&[part(1, A), part(2, B)], 11), S3ErrorCode::EntityTooSmall);
         // The last part may be small.
-        assert!(build_object(&upload, &[part(1, A), part(2, B)], 6).is_ok());
+        assert!(build_object("u", &upload, &[part(1, A), part(2, B)], 6).is_ok());
     }
 
     #[test]

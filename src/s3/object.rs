@@ -8,7 +8,7 @@ use super::conditional::{check_read, write_condition};
 use super::metadata::{attributes_from_head, object_headers};
 use super::names::check_version_id;
 use super::range::{parse_range, RangeRequest};
-use super::upload::{discard, receive_body};
+use super::upload::{check_upload_length, discard, receive_body};
 use super::{CoreServices, S3Request};
 use super::{ObjectSlice, Response, ResponseBody};
 use crate::dates::now_ms;
@@ -35,9 +35,7 @@ pub(crate) async fn put_object(
 ) -> Result<Response, S3Error> {
     let attributes = attributes_from_head(request.head)?;
     let condition = write_condition(request.head)?;
-    if request.head.header("content-length").is_none() && request.head.header("transfer-encoding").is_none() {
-        return Err(s3_error!(MissingContentLength));
-    }
+    check_upload_length(request, OBJECT_BYTES_MAX)?;
     // Refuse before taking a large body when the bucket is missing (the commit checks again).
     let small =
         request.body.declared_length().is_some_and(|length| length <= crate::limits::INLINE_OBJECT_BYTES_MAX as u64);
@@ -57,6 +55,7 @@ pub(crate) async fn put_object(
         tags: attributes.tags,
         checksum: body.checksum.clone(),
         part_sizes: Vec::new(),
+        completed_upload: None,
         data: body.data.clone(),
     });
     let committed = services

@@ -9,12 +9,19 @@ use super::{CoreServices, S3Request};
 use crate::error::S3Error;
 use crate::limits::XML_BODY_BYTES_MAX;
 use crate::s3_error;
+use crate::store::record::Pair;
+
+/// S3 answers tag sets sorted by key, whatever order they were set in.
+fn in_key_order(mut tags: Vec<Pair>) -> Vec<Pair> {
+    tags.sort_by(|a, b| a.0.cmp(&b.0));
+    tags
+}
 
 pub(crate) async fn get_bucket_tagging(services: &CoreServices, bucket: String) -> Result<Response, S3Error> {
     let record =
         services.shards.call(&bucket.clone(), move |shard| async move { shard.bucket_record(&bucket) }).await?;
     match record.tags {
-        Some(tags) => Ok(Response::xml(encode_tagging(&tags))),
+        Some(tags) => Ok(Response::xml(encode_tagging(&in_key_order(tags)))),
         None => Err(s3_error!(NoSuchTagSet)),
     }
 }
@@ -49,7 +56,7 @@ pub(crate) async fn get_object_tagging(
 ) -> Result<Response, S3Error> {
     check_version_id(request.query)?;
     let record = lookup(services, &bucket, &key).await?;
-    Ok(Response::xml(encode_tagging(&record.tags)))
+    Ok(Response::xml(encode_tagging(&in_key_order(record.tags.clone()))))
 }
 
 pub(crate) async fn put_object_tagging(

@@ -116,6 +116,19 @@ impl Staging {
     }
 }
 
+/// What S3 requires of an upload's framing before anything else: a length (`Content-Length`,
+/// or a transfer coding that frames the body: 411 MissingContentLength without either), and
+/// no announced size beyond `size_max` (EntityTooLarge, before any resource is checked).
+pub(crate) fn check_upload_length(request: &S3Request<'_>, size_max: u64) -> Result<(), S3Error> {
+    if request.head.header("content-length").is_none() && request.head.header("transfer-encoding").is_none() {
+        return Err(s3_error!(MissingContentLength));
+    }
+    if request.body.declared_length().is_some_and(|length| length > size_max) {
+        return Err(s3_error!(EntityTooLarge));
+    }
+    Ok(())
+}
+
 /// Streams the request body into storage. `allow_inline`: small bodies may live in the record.
 pub(crate) async fn receive_body(
     services: &CoreServices,
@@ -123,8 +136,9 @@ pub(crate) async fn receive_body(
     size_max: u64,
     allow_inline: bool,
 ) -> Result<ReceivedBody, S3Error> {
+    check_upload_length(request, size_max)?;
     if !services.blocks.has_room_for(request.body.declared_length().unwrap_or(0)) {
-        return Err(crate::s3_error!(InsufficientStorage));
+        return Err(s3_error!(InsufficientStorage));
     }
     let checksum_request = if services.settings.verify_checksums { requested_checksum(request.head)? } else { None };
     let mut digests = BodyDigests {
@@ -151,9 +165,6 @@ async fn receive_body_hashed(
     hasher: &mut BodyDigests,
 ) -> Result<ReceivedBody, S3Error> {
     let expected_md5 = content_md5(request)?;
-    if request.body.declared_length().is_some_and(|length| length > size_max) {
-        return Err(s3_error!(EntityTooLarge));
-    }
     // Read until the buffer is full or the body ends: small bodies never touch a file.
     let mut staging = Staging::new(services);
     let ended = staging.fill(request).await?;

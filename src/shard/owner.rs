@@ -277,6 +277,25 @@ impl Shard {
         Ok(record)
     }
 
+    /// A completion repeated after it succeeded: the object it made, when that is still the
+    /// key's current object and has `etag` (the same parts were named), acknowledged once it
+    /// is durable (the first completion may still be waiting for its flush). NoSuchUpload
+    /// otherwise.
+    pub(crate) async fn completed_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        etag: &str,
+    ) -> Result<SharedRecord, S3Error> {
+        let record = self.get_object(bucket, key).map_err(|_| s3_error!(NoSuchUpload))?;
+        if record.completed_upload.as_deref() != Some(upload_id) || record.etag != etag {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        self.barrier().await?;
+        Ok(record)
+    }
+
     pub(crate) async fn abort_upload(&self, bucket: String, key: String, upload_id: String) -> Result<(), S3Error> {
         self.check_upload(&bucket, &key, &upload_id)?;
         self.mutate(JournalEntry::AbortUpload { bucket, upload_id }).await

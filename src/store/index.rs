@@ -141,10 +141,14 @@ impl ShardState {
                 .as_ref()
                 .and_then(|record| record.tags.clone())
                 .map(|tags| JournalEntry::SetBucketTags { bucket: name.clone(), tags: Some(tags) });
-            let objects = index.objects.iter().map(move |(key, record)| JournalEntry::PutObject {
-                bucket: name.clone(),
-                key: String::from_utf8_lossy(key).into_owned(),
-                record: record.clone(),
+            // An object a completion made is written as that completion, so the upload id
+            // that may complete again survives the checkpoint.
+            let objects = index.objects.iter().map(move |(key, record)| {
+                let (bucket, key, record) = (name.clone(), String::from_utf8_lossy(key).into_owned(), record.clone());
+                match record.completed_upload.clone() {
+                    Some(upload_id) => JournalEntry::CompleteUpload { bucket, upload_id, key, record },
+                    None => JournalEntry::PutObject { bucket, key, record },
+                }
             });
             let uploads = index.uploads.iter().flat_map(move |(upload_id, upload)| {
                 let create = JournalEntry::CreateUpload {
@@ -290,6 +294,7 @@ mod tests {
                 tags: vec![],
                 checksum: None,
                 part_sizes: Vec::new(),
+                completed_upload: None,
                 data: ObjectData::Inline(Default::default()),
             };
             index.objects.insert(key.as_bytes().into(), Arc::new(record));

@@ -213,12 +213,13 @@ impl JournalEntry {
                     part: PartRecord { size, etag, last_modified_ms, checksum, extents },
                 }
             }
-            COMPLETE_UPLOAD => JournalEntry::CompleteUpload {
-                bucket: decoder.string()?,
-                upload_id: decoder.string()?,
-                key: decoder.string()?,
-                record: Arc::new(decode_record(&mut decoder)?),
-            },
+            COMPLETE_UPLOAD => {
+                let bucket = decoder.string()?;
+                let upload_id = decoder.string()?;
+                let key = decoder.string()?;
+                let record = ObjectRecord { completed_upload: Some(upload_id.clone()), ..decode_record(&mut decoder)? };
+                JournalEntry::CompleteUpload { bucket, upload_id, key, record: Arc::new(record) }
+            }
             ABORT_UPLOAD => JournalEntry::AbortUpload { bucket: decoder.string()?, upload_id: decoder.string()? },
             BATCH_END => JournalEntry::BatchEnd { start: decoder.u64()? },
             _ => return Err(CodecError("unknown entry type")),
@@ -338,6 +339,7 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
         tags,
         checksum,
         part_sizes,
+        completed_upload: None,
         data,
     })
 }
@@ -359,6 +361,7 @@ mod tests {
             tags: vec![("k".into(), "v".into())],
             checksum: Some(("x-amz-checksum-crc32".into(), "AAAAAA==".into())),
             part_sizes: vec![3, 4],
+            completed_upload: None,
             data,
         })
     }
@@ -409,7 +412,11 @@ mod tests {
                 bucket: "b".into(),
                 upload_id: "u".into(),
                 key: "k".into(),
-                record: sample_record(ObjectData::Inline(Bytes::from_static(b"x")), 1),
+                // A completion's record knows the upload that made it (decoded from the entry).
+                record: Arc::new(ObjectRecord {
+                    completed_upload: Some("u".into()),
+                    ..(*sample_record(ObjectData::Inline(Bytes::from_static(b"x")), 1)).clone()
+                }),
             },
             JournalEntry::AbortUpload { bucket: "b".into(), upload_id: "u".into() },
             JournalEntry::BatchEnd { start: 42 },

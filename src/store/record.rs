@@ -87,6 +87,11 @@ pub struct ObjectRecord {
     /// Sizes of the parts of a multipart object, in order (empty for a single-part object):
     /// GetObject/HeadObject `partNumber` address them.
     pub part_sizes: Vec<u64>,
+    /// The multipart upload whose completion made this object: a CompleteMultipartUpload
+    /// repeated with the same id and parts (a client retrying after a timeout) is answered
+    /// again, as S3 does, for as long as this object is the key's current one. In memory only:
+    /// the journal's CompleteUpload entry carries the id, and checkpoints write one for it.
+    pub completed_upload: Option<String>,
     pub data: ObjectData,
 }
 

@@ -79,9 +79,16 @@ impl XmlWriter {
     }
 
     /// `<name>text</name>` with the text escaped.
+    /// A carriage return is written as `&#13;`: XML readers turn a literal one into a line
+    /// feed, so a key holding one would not come back as it was.
     pub(crate) fn element(&mut self, name: &str, text: &str) {
         self.open(name);
-        self.buffer.extend_from_slice(escape(text).as_bytes());
+        let escaped = escape(text);
+        if escaped.contains('\r') {
+            self.buffer.extend_from_slice(escaped.replace('\r', "&#13;").as_bytes());
+        } else {
+            self.buffer.extend_from_slice(escaped.as_bytes());
+        }
         self.close(name);
     }
 
@@ -149,11 +156,12 @@ mod tests {
         let mut xml = XmlWriter::with_declaration();
         xml.open_root("R");
         xml.element("K", "a<b>&\"'");
+        xml.element("C", "a\r\nb");
         xml.element_u64("N", 42);
         xml.close("R");
         let text = String::from_utf8(xml.finish()).unwrap();
         assert!(text.ends_with(
-            "<R xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><K>a&lt;b&gt;&amp;&quot;&apos;</K><N>42</N></R>"
+            "<R xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><K>a&lt;b&gt;&amp;&quot;&apos;</K><C>a&#13;\nb</C><N>42</N></R>"
         ));
     }
 }

@@ -615,6 +615,27 @@ def test_malformed_authorization(ep, bkt, authorization):
     assert_refused((status, body), "AuthorizationHeaderMalformed", 400)
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_sigv4_without_payload_hash_header_says_it_is_missing(ep, bkt, s3a, method):
+    """A SigV4 header signature without x-amz-content-sha256 (what curl --aws-sigv4 sent
+    before curl 8, as in the seed's curl walkthrough): 400 InvalidRequest naming the header,
+    as S3 answers, not SignatureDoesNotMatch -- and nothing is written."""
+    s3a.put_object(Bucket=bkt, Key="seen", Body=b"before")
+    url = object_url(ep.url, bkt, "seen")
+    body = b"after" if method == "PUT" else b""
+    req = AWSRequest(method=method, url=url, data=body)
+    # The generic SigV4 signer (not the S3 one) signs host and x-amz-date only.
+    botocore.auth.SigV4Auth(Credentials(KEY, SECRET), "s3", REGION).add_auth(req)
+    headers = {k.lower(): v for k, v in req.headers.items()}
+    assert "x-amz-content-sha256" not in headers
+    headers["host"] = urllib.parse.urlsplit(url).netloc
+    headers["content-length"] = str(len(body))
+    status, _, reply = send_raw(ep.url, method, urllib.parse.urlsplit(url).path, headers, body)
+    assert_refused((status, reply), "InvalidRequest", 400)
+    assert b"x-amz-content-sha256" in reply
+    assert s3a.get_object(Bucket=bkt, Key="seen")["Body"].read() == b"before"
+
+
 def test_payload_hash_of_other_bytes(ep, bkt, s3a):
     """A correctly signed PUT whose x-amz-content-sha256 is the hash of other bytes:
     XAmzContentSHA256Mismatch, and neither a new object nor an overwrite."""

@@ -452,6 +452,7 @@ fn recovery_makes_the_state_it_serves_durable() {
         tags: Vec::new(),
         checksum: None,
         part_sizes: Vec::new(),
+        completed_upload: None,
         data: s3core::store::record::ObjectData::Inline(data),
     };
     let entry = s3core::store::journal_entry::JournalEntry::PutObject {

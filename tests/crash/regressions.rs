@@ -93,6 +93,7 @@ fn journal_entries_with_overflowing_extent_lengths_are_refused() {
             tags: Vec::new(),
             checksum: None,
             part_sizes: Vec::new(),
+            completed_upload: None,
             data: ObjectData::Blocks(extents),
         }),
     };

@@ -20,4 +20,5 @@ mod restart;
 mod send_paths;
 mod storage_faults;
 mod tagging;
+mod upload_framing;
 mod wire;

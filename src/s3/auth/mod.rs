@@ -189,16 +189,51 @@ fn verify_v4(
     if !headers.contains(&"host") {
         return Err(denied("There were headers present in the request which were not signed: host"));
     }
-    let canonical = sigv4::canonical_request(request.head, request.decoded_path, request.query, &headers, payload_hash);
     let scope = format!("{}/{}/{}/aws4_request", credential.date, credential.region, credential.service);
-    let to_sign = sigv4::string_to_sign(timestamp, &scope, &canonical);
     let key = sigv4::signing_key(secret, credential.date, credential.region, credential.service);
-    let expected = hex(&sigv4::hmac_sha256(&key, to_sign.as_bytes()));
-    if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-        log::debug!("SigV4 mismatch; canonical request was:\n{canonical}");
-        return Err(mismatch());
+    let matches = |path: &[u8], host: Option<&str>| {
+        let canonical = sigv4::canonical_request(request.head, path, request.query, &headers, payload_hash, host);
+        let to_sign = sigv4::string_to_sign(timestamp, &scope, &canonical);
+        let expected = hex(&sigv4::hmac_sha256(&key, to_sign.as_bytes()));
+        let matched = constant_time_eq(expected.as_bytes(), signature.as_bytes());
+        if !matched {
+            log::debug!("SigV4 mismatch; canonical request was:\n{canonical}");
+        }
+        matched
+    };
+    if matches(request.decoded_path, None) {
+        return Ok(key);
     }
-    Ok(key)
+    if let Some(prefixed) = PrefixedHost::of(request) {
+        if matches(prefixed.path, Some(&prefixed.host)) {
+            return Ok(key);
+        }
+    }
+    Err(mismatch())
+}
+
+/// The canonical form s3cmd signs under a path prefix: it can only reach a prefixed endpoint
+/// as `host_base = host:port/api/v1/s3`, and then signs that whole value as the `host` header
+/// and the path without the prefix. Accepted for requests that came in under the prefix only.
+struct PrefixedHost<'a> {
+    host: String,
+    path: &'a [u8],
+}
+
+impl<'a> PrefixedHost<'a> {
+    fn of(request: &SignedRequest<'a>) -> Option<PrefixedHost<'a>> {
+        if request.prefix.is_empty() {
+            return None;
+        }
+        let rest = request.decoded_path.strip_prefix(request.prefix.as_bytes())?;
+        let path: &[u8] = match rest {
+            [] => b"/",
+            [b'/', ..] => rest,
+            _ => return None,
+        };
+        let host = request.head.header("host")?.trim();
+        Some(PrefixedHost { host: format!("{host}{}", request.prefix), path })
+    }
 }
 
 fn verify_v4_header(
@@ -235,8 +270,14 @@ fn verify_v4_header(
     let request_ms = parse_amz_date(&timestamp)
         .ok_or_else(|| denied("AWS authentication requires a valid Date or x-amz-date header"))?;
     check_skew(request_ms, now)?;
-    let payload_hash =
-        request.head.header("x-amz-content-sha256").unwrap_or(sigv4::UNSIGNED_PAYLOAD).trim().to_string();
+    // S3 requires the payload hash with header authentication (curl's --aws-sigv4 before 8.0
+    // omitted it): say what is missing rather than that the signature does not match.
+    let payload_hash = request
+        .head
+        .header("x-amz-content-sha256")
+        .ok_or_else(|| s3_error!(InvalidRequest, "Missing required header for this request: x-amz-content-sha256"))?
+        .trim()
+        .to_string();
     let key = verify_v4(credentials, request, &credential, &timestamp, signed_headers, &payload_hash, signature)?;
     let scope = format!("{}/{}/{}/aws4_request", credential.date, credential.region, credential.service);
     let mut verification = BodyVerification::default();
@@ -404,6 +445,32 @@ mod tests {
         assert!(!format!("{credentials:?}").contains("secret"));
         std::fs::write(&path, "only-one-field\n").unwrap();
         assert!(Credentials::default().load_file(&path).is_err());
+    }
+
+    fn head(raw: &str) -> RequestHead {
+        let mut head = RequestHead::default();
+        head.parse(raw.as_bytes()).unwrap();
+        head
+    }
+
+    #[test]
+    fn s3cmd_prefixed_host_form_applies_under_the_prefix_only() {
+        let head = head("GET /api/v1/s3/bucket/key HTTP/1.1\r\nHost: node:39999\r\n\r\n");
+        let signed = |decoded_path: &'static [u8], prefix: &'static str| SignedRequest {
+            head: &head,
+            raw_path: "",
+            decoded_path,
+            prefix,
+            virtual_bucket: None,
+            query: &[],
+        };
+        let form = PrefixedHost::of(&signed(b"/api/v1/s3/bucket/key", "/api/v1/s3")).unwrap();
+        assert_eq!((form.host.as_str(), form.path), ("node:39999/api/v1/s3", &b"/bucket/key"[..]));
+        let root = PrefixedHost::of(&signed(b"/api/v1/s3", "/api/v1/s3")).unwrap();
+        assert_eq!(root.path, b"/");
+        assert!(PrefixedHost::of(&signed(b"/bucket/key", "/api/v1/s3")).is_none(), "not under the prefix");
+        assert!(PrefixedHost::of(&signed(b"/api/v1/s3x/key", "/api/v1/s3")).is_none(), "a longer segment");
+        assert!(PrefixedHost::of(&signed(b"/api/v1/s3/bucket", "")).is_none(), "no prefix configured");
     }
 
     #[test]

@@ -56,13 +56,15 @@ fn canonical_header_value(head: &RequestHead, name: &str) -> String {
     values.join(",")
 }
 
-/// The canonical request for `head`, whose path is the raw (still encoded) request path.
+/// The canonical request for `head`, with the decoded request path. `host`, when given,
+/// stands for the Host header's value (see `auth::PrefixedHost`).
 pub(crate) fn canonical_request(
     head: &RequestHead,
     decoded_path: &[u8],
     query: &[(String, Option<String>)],
     signed_headers: &[&str],
     payload_hash: &str,
+    host: Option<&str>,
 ) -> String {
     let mut canonical = String::with_capacity(512);
     canonical.push_str(head.method.as_str());
@@ -74,7 +76,10 @@ pub(crate) fn canonical_request(
     for name in signed_headers {
         canonical.push_str(name);
         canonical.push(':');
-        canonical.push_str(&canonical_header_value(head, name));
+        match (host, *name) {
+            (Some(host), "host") => canonical.push_str(host),
+            _ => canonical.push_str(&canonical_header_value(head, name)),
+        }
         canonical.push('\n');
     }
     canonical.push('\n');
@@ -141,6 +146,7 @@ mod tests {
             &[],
             &["host", "range", "x-amz-content-sha256", "x-amz-date"],
             EMPTY_SHA256,
+            None,
         );
         let to_sign = string_to_sign("20130524T000000Z", SCOPE, &canonical);
         assert_eq!(to_sign.lines().last().unwrap(), "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
@@ -162,7 +168,7 @@ mod tests {
         let query =
             vec![("max-keys".to_string(), Some("2".to_string())), ("prefix".to_string(), Some("J".to_string()))];
         let canonical =
-            canonical_request(&head, b"/", &query, &["host", "x-amz-content-sha256", "x-amz-date"], EMPTY_SHA256);
+            canonical_request(&head, b"/", &query, &["host", "x-amz-content-sha256", "x-amz-date"], EMPTY_SHA256, None);
         let to_sign = string_to_sign("20130524T000000Z", SCOPE, &canonical);
         let key = signing_key(SECRET, "20130524", "us-east-1", "s3");
         assert_eq!(
@@ -185,7 +191,7 @@ mod tests {
         .iter()
         .map(|(name, value)| (name.to_string(), Some(value.to_string())))
         .collect();
-        let canonical = canonical_request(&head, b"/test.txt", &query, &["host"], UNSIGNED_PAYLOAD);
+        let canonical = canonical_request(&head, b"/test.txt", &query, &["host"], UNSIGNED_PAYLOAD, None);
         let to_sign = string_to_sign("20130524T000000Z", SCOPE, &canonical);
         let key = signing_key(SECRET, "20130524", "us-east-1", "s3");
         assert_eq!(

@@ -81,7 +81,10 @@ impl Server {
     fn spawn(&mut self) {
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).expect("stderr log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_s3core"));
+        // S3CORE_TEST_BIN runs the suite against another build (e.g. the previous release, to
+        // show a regression test fails without its fix).
+        let binary = std::env::var_os("S3CORE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_s3core").into());
+        let mut command = Command::new(binary);
         command
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -1023,8 +1026,12 @@ pub fn tags_of(body: &[u8]) -> Vec<(String, String)> {
 }
 
 /// `(key, value)` pairs as owned strings, to compare with `tags_of`.
+/// A tag set as GetObjectTagging / GetBucketTagging answer it: sorted by key, as S3 does.
 pub fn owned_tags(tags: &[(&str, &str)]) -> Vec<(String, String)> {
-    tags.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect()
+    let mut owned: Vec<(String, String)> =
+        tags.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+    owned.sort();
+    owned
 }
 
 /// The shard of `bucket` among `shards` (the server's FNV-1a, see `shard::shard_for`).
