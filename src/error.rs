@@ -73,6 +73,7 @@ s3_error_codes! {
     RequestTimeout => BAD_REQUEST, "Your socket connection to the server was not read from or written to within the timeout period.";
     ServiceUnavailable => SERVICE_UNAVAILABLE, "The service is unavailable. Please retry.";
     SignatureDoesNotMatch => FORBIDDEN, "The request signature we calculated does not match the signature you provided.";
+    SlowDown => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
     XAmzContentSHA256Mismatch => BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.";
 }
 
@@ -97,6 +98,8 @@ impl S3Error {
         let code = match error.raw_os_error() {
             Some(libc::ENOSPC) | Some(libc::EDQUOT) => S3ErrorCode::InsufficientStorage,
             Some(libc::EROFS) | Some(libc::EIO) => S3ErrorCode::ServiceUnavailable,
+            // Out of file descriptors: retryable, and a client that backs off lets them free.
+            Some(libc::EMFILE) | Some(libc::ENFILE) => S3ErrorCode::SlowDown,
             _ => S3ErrorCode::InternalError,
         };
         log::error!("{context}: {error}");
@@ -268,5 +271,8 @@ mod tests {
         assert_eq!(S3Error::from_io("test", &full).code, S3ErrorCode::InsufficientStorage);
         let read_only = std::io::Error::from_raw_os_error(libc::EROFS);
         assert_eq!(S3Error::from_io("test", &read_only).code, S3ErrorCode::ServiceUnavailable);
+        let no_descriptors = std::io::Error::from_raw_os_error(libc::EMFILE);
+        assert_eq!(S3Error::from_io("test", &no_descriptors).code, S3ErrorCode::SlowDown);
+        assert_eq!(S3ErrorCode::SlowDown.status().as_u16(), 503);
     }
 }

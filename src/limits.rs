@@ -50,6 +50,9 @@ pub(crate) const CHUNK_TRAILER_BYTES_MAX: usize = 16 * 1024;
 pub(crate) const CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
 /// Staging buffer for writing a block file and for reading one back to the socket.
 pub(crate) const BLOCK_IO_BUFFER_BYTES: usize = 256 * 1024;
+/// Staging buffer of an upload or a cold read beyond a core's buffer leases: memory then
+/// grows by this much per such request, not by `BLOCK_IO_BUFFER_BYTES`.
+pub const SMALL_IO_BUFFER_BYTES: usize = 64 * 1024;
 /// An idle keep-alive connection is closed after this long.
 pub(crate) const IDLE_TIMEOUT_MS: u64 = 60_000;
 /// A request head or body that stalls this long is abandoned (slow-loris defence).

@@ -12,7 +12,7 @@ use crate::buffer_pool::{BufferLease, BufferPool};
 use crate::encoding::hex;
 use crate::error::S3Error;
 use crate::hash::md5_batch::Md5Stream;
-use crate::limits::INLINE_OBJECT_BYTES_MAX;
+use crate::limits::{INLINE_OBJECT_BYTES_MAX, SMALL_IO_BUFFER_BYTES};
 use crate::s3_error;
 use crate::store::inline_budget::INLINE_BODIES;
 use crate::store::record::{BlockId, Extent, ObjectData};
@@ -69,9 +69,6 @@ impl BodyDigests {
     }
 }
 
-/// Staging buffers of an upload smaller than the pool's, for uploads beyond the lease budget.
-const SMALL_STAGING_BYTES: usize = 64 * 1024;
-
 /// An upload's staging buffer. It is one of the core's pooled 256 KiB buffers while the upload
 /// holds one of the pool's leases, a small one otherwise, so that hundreds of concurrent
 /// uploads on a core do not hold 256 KiB each (the lease budget bounds the large ones).
@@ -84,7 +81,7 @@ struct Staging {
 impl Staging {
     fn new(services: &CoreServices) -> Self {
         let lease = services.buffers.try_lease();
-        let capacity = if lease.is_some() { services.buffers.buffer_bytes() } else { SMALL_STAGING_BYTES };
+        let capacity = if lease.is_some() { services.buffers.buffer_bytes() } else { SMALL_IO_BUFFER_BYTES };
         let mut staging = Staging { buffer: Vec::new(), lease, capacity };
         staging.buffer = staging.fresh(services);
         staging
@@ -94,7 +91,7 @@ impl Staging {
         if self.lease.is_some() {
             services.buffers.take()
         } else {
-            Vec::with_capacity(SMALL_STAGING_BYTES)
+            Vec::with_capacity(SMALL_IO_BUFFER_BYTES)
         }
     }
 

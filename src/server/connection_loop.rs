@@ -93,6 +93,17 @@ pub(crate) async fn serve(context: Rc<CoreContext>, stream: TcpStream) {
                     let _ = send_response(&mut connection, &context, response, &id, delivery, &mut out).await;
                     return;
                 }
+                // Nothing of the answer left yet: the client gets the S3 error (503 SlowDown
+                // for exhausted descriptors) and may keep the connection.
+                Err(SendError::Unsent(error)) => {
+                    let error = S3Error::from_io("opening a block to send", &error);
+                    let response = error_response(&error, path_of(&head.target), &id, prefix);
+                    let delivery = Delivery { head_only, keep_alive: reusable, interim_continue: false };
+                    match send_response(&mut connection, &context, response, &id, delivery, &mut out).await {
+                        Ok(()) => break reusable,
+                        Err(_) => return,
+                    }
+                }
                 Err(SendError::Io(error)) => {
                     log::debug!("core {core}: connection ended while answering: {error}");
                     return;

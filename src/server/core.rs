@@ -16,7 +16,7 @@ use super::context::CoreContext;
 use crate::buffer_pool::BufferPool;
 use crate::config::Config;
 use crate::hash::md5_batch::Md5Batcher;
-use crate::limits::{BLOCK_IO_BUFFER_BYTES, CONNECTIONS_PER_CORE_MAX};
+use crate::limits::BLOCK_IO_BUFFER_BYTES;
 use crate::s3::CoreServices;
 use crate::shard::router::{serve_mailbox, Envelope, Mailbox};
 use crate::shard::{Shard, ShardRouter};
@@ -44,6 +44,8 @@ pub(crate) struct CorePlan {
     pub(crate) owned: Vec<RecoveredShard>,
     pub(crate) next_block_sequence: u64,
     pub(crate) senders: Vec<flume::Sender<Envelope>>,
+    /// Connections this core holds at once (`open_files` fits it to the descriptor limit).
+    pub(crate) connections_max: usize,
     pub(crate) mailbox: Mailbox,
 }
 
@@ -61,13 +63,14 @@ pub(crate) fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, St
             return;
         }
     };
+    let connections_max = plan.connections_max;
     runtime.block_on(async move {
         let core = plan.core;
         match start(plan).await {
             Ok((listener, context)) => {
                 let address = listener.local_addr().map_err(|e| e.to_string());
                 let _ = ready.send(address);
-                accept_loop(listener, context).await;
+                accept_loop(listener, context, connections_max).await;
             }
             Err(message) => {
                 let _ = ready.send(Err(format!("core {core}: {message}")));
@@ -109,7 +112,7 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String>
     Ok((listener, Rc::new(CoreContext { services, config: plan.config })))
 }
 
-async fn accept_loop(listener: TcpListener, context: Rc<CoreContext>) {
+async fn accept_loop(listener: TcpListener, context: Rc<CoreContext>, connections_max: usize) {
     let core = context.services.core;
     let open_connections = Rc::new(Cell::new(0usize));
     loop {
@@ -122,7 +125,7 @@ async fn accept_loop(listener: TcpListener, context: Rc<CoreContext>) {
                 continue;
             }
         };
-        if open_connections.get() >= CONNECTIONS_PER_CORE_MAX {
+        if open_connections.get() >= connections_max {
             log::warn!("core {core}: {} connections open, refusing one", open_connections.get());
             drop(stream);
             continue;

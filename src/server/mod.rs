@@ -5,6 +5,7 @@
 mod connection_loop;
 mod context;
 mod core;
+mod open_files;
 mod send_object;
 mod zero_copy;
 
@@ -37,6 +38,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     crate::store::inline_budget::INLINE_BODIES.set_budget(config.inline_budget_bytes);
     let recovered = recovery::open(&config.data_dir, config.cores).map_err(|e| StartError(e.to_string()))?;
     let shard_count = recovered.shards.len();
+    let open_files = open_files::settle(config.cores, shard_count).map_err(StartError)?;
     let (senders, mut mailboxes) = router::mailboxes(config.cores, MAILBOX_CAPACITY);
     let mut shards_by_core: Vec<Vec<recovery::RecoveredShard>> = (0..config.cores).map(|_| Vec::new()).collect();
     for shard in recovered.shards {
@@ -67,6 +69,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             owned,
             next_block_sequence: recovered.next_block_sequence[core],
             senders: senders.clone(),
+            connections_max: open_files.connections_per_core,
             mailbox: mailboxes.remove(0),
         };
         let thread = std::thread::Builder::new()

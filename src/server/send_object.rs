@@ -12,6 +12,7 @@ use super::context::CoreContext;
 use super::zero_copy;
 use crate::buffer_pool::BufferLease;
 use crate::http::connection::Connection;
+use crate::limits::SMALL_IO_BUFFER_BYTES;
 use crate::s3::CoreServices;
 use crate::s3::{ObjectSlice, Response, ResponseBody};
 use crate::store::record::{slice_extents, Extent, ObjectData};
@@ -20,6 +21,9 @@ pub(crate) enum SendError {
     /// A block of the object was gone before anything was sent: the object changed since
     /// the lookup, so the request should be answered again.
     Stale,
+    /// A block could not be opened before anything was sent (descriptors exhausted, a failing
+    /// disk): the request can still be answered with an S3 error.
+    Unsent(io::Error),
     Io(io::Error),
 }
 
@@ -130,7 +134,11 @@ impl Outgoing<'_> {
     async fn send_copied(&mut self, file: &File, mut position: u64, length: u64) -> Result<(), SendError> {
         let mut buffer = match self.staging.take() {
             Some(buffer) => buffer,
-            None => self.services.buffers.take(),
+            None if self.may_copy_cached() => self.services.buffers.take(),
+            // Every lease is taken and the range is cold (sendfile would wait on the disk on
+            // this thread): a small buffer, so that memory grows by 64 KiB per such reader,
+            // not by a full block buffer.
+            None => Vec::with_capacity(SMALL_IO_BUFFER_BYTES),
         };
         if !self.head.is_empty() {
             buffer.extend_from_slice(self.head);
@@ -206,6 +214,7 @@ async fn stream_blocks(
             Err(error) if error.kind() == io::ErrorKind::NotFound && !outgoing.sent_anything => {
                 return Err(SendError::Stale)
             }
+            Err(error) if !outgoing.sent_anything => return Err(SendError::Unsent(error)),
             Err(error) => return Err(error.into()),
         };
         let fd = file.as_raw_fd();

@@ -16,6 +16,7 @@ mod inline_budget;
 mod listings;
 mod multipart;
 mod objects;
+mod open_files;
 mod restart;
 mod send_paths;
 mod storage_faults;

@@ -81,10 +81,7 @@ impl Server {
     fn spawn(&mut self) {
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).expect("stderr log file");
-        // S3CORE_TEST_BIN runs the suite against another build (e.g. the previous release, to
-        // show a regression test fails without its fix).
-        let binary = std::env::var_os("S3CORE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_s3core").into());
-        let mut command = Command::new(binary);
+        let mut command = Command::new(server_binary());
         command
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -160,6 +157,11 @@ impl Server {
     }
 
     /// Whether the process is still running.
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
             Some(child) => matches!(child.try_wait(), Ok(None)),
@@ -300,6 +302,12 @@ pub struct Client {
     pending: Vec<u8>,
     pub connections_opened: usize,
     write_error: Option<String>,
+}
+
+/// The server binary: this build's, or `S3CORE_TEST_BIN` to run the suite against another
+/// build (e.g. the previous commit's, to show a regression test fails without its fix).
+pub fn server_binary() -> std::ffi::OsString {
+    std::env::var_os("S3CORE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_s3core").into())
 }
 
 /// Connects with the test timeouts set.
