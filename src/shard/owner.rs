@@ -10,8 +10,7 @@
 //! A failed flush rebuilds the state from the durable journal (see `group_sync`).
 
 use std::cell::RefCell;
-use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::super::store::blocks::BlockStore;
@@ -346,21 +345,55 @@ impl Shard {
 }
 
 /// Replaces the in-memory state with what the durable journal holds, after a failed flush.
-fn rebuild(state: &RefCell<ShardState>, path: &PathBuf, durable_length: u64) {
-    let rebuilt = std::fs::read(path).and_then(|mut bytes| {
-        bytes.truncate(durable_length as usize);
-        journal::replay_bytes(&bytes).map_err(|error| io::Error::other(format!("journal replay failed: {error:?}")))
-    });
-    match rebuilt {
+fn rebuild(state: &RefCell<ShardState>, path: &Path, durable_length: u64) {
+    match durable_state(path, durable_length) {
         Ok(replay) => {
             *state.borrow_mut() = replay.state;
             log::warn!("{}: state rebuilt from {} durable journal entries", path.display(), replay.entries);
         }
         Err(error) => {
-            // The journal on disk is still right; only this process's view is stale. Stop
-            // rather than serve a namespace that disagrees with what restart would show.
-            log::error!("{}: cannot rebuild state after a failed flush: {error}", path.display());
+            // This process's view is stale and the journal cannot give it back (a restart would
+            // refuse the same file). Stop rather than serve a namespace that disagrees with
+            // what the journal holds.
+            log::error!("{}: cannot rebuild state after a failed flush: {error}; stopping", path.display());
             std::process::abort();
         }
+    }
+}
+
+/// The state held by the first `durable_length` bytes of the journal at `path`.
+fn durable_state(path: &Path, durable_length: u64) -> Result<journal::Replay, String> {
+    let mut bytes = std::fs::read(path).map_err(|error| format!("cannot read the journal: {error}"))?;
+    bytes.truncate(durable_length as usize);
+    let replay = journal::replay_bytes(&bytes).map_err(|error| format!("journal replay failed: {error}"))?;
+    if replay.valid_length < durable_length {
+        // Durable bytes end with a complete batch: a shorter valid prefix would drop
+        // acknowledged entries.
+        return Err(format!("only {} of {durable_length} durable bytes replay", replay.valid_length));
+    }
+    Ok(replay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::journal::{encode_frame, JOURNAL_MAGIC};
+
+    #[test]
+    fn a_rebuild_over_an_undecodable_durable_entry_fails_naming_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard.journal");
+        let mut bytes = JOURNAL_MAGIC.to_vec();
+        encode_frame(&JournalEntry::CreateBucket { bucket: "a".into(), created_ms: 1 }, &mut bytes);
+        let offset = bytes.len();
+        let payload = [99u8, 7];
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        encode_frame(&JournalEntry::CreateBucket { bucket: "b".into(), created_ms: 2 }, &mut bytes);
+        std::fs::write(&path, &bytes).unwrap();
+        let error = durable_state(&path, bytes.len() as u64).expect_err("the rebuild must not skip entries");
+        assert!(error.contains(&format!("byte {offset}")), "{error}");
+        assert_eq!(durable_state(&path, offset as u64).unwrap().entries, 1, "the prefix before it is fine");
     }
 }

@@ -111,6 +111,10 @@ fn open_shard(root: &Path, id: usize) -> Result<(RecoveredShard, u64), OpenError
             "{} is corrupt at byte {offset}: complete entries follow a damaged one, so cutting it would lose acknowledged writes; refusing to start (restore the file from a backup, or move it away to start that shard empty)",
             path.display()
         )),
+        ReplayError::Undecodable { offset, reason } => OpenError(format!(
+            "{} has an entry at byte {offset} with a valid checksum that this build cannot decode ({reason}): not a torn write but a bug or a journal written by another s3core version; refusing to start (run the version that wrote it, or keep the file for a bug report)",
+            path.display()
+        )),
     })?;
     let mut length = replay.valid_length;
     if length > JOURNAL_COMPACT_BYTES {
@@ -163,4 +167,32 @@ fn reclaim_blocks(root: &Path, cores: usize, referenced: &HashSet<BlockId>) -> R
         create_directory(&directory).map_err(|e| io_error("cannot create", &directory, e))?;
     }
     Ok((next, orphans))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_entry_that_does_not_decode_stops_the_start_naming_file_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        open(&root, 1).unwrap();
+        let path = layout::journal_path(&root, 0);
+        let mut bytes = fs::read(&path).unwrap();
+        let offset = bytes.len();
+        // A frame with a valid CRC around an entry type this build does not know.
+        let payload = [99u8, 0, 0, 0, 0];
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        fs::write(&path, &bytes).unwrap();
+        let error = match open(&root, 1) {
+            Ok(_) => panic!("a start over an undecodable journal entry must fail"),
+            Err(error) => error.to_string(),
+        };
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains(&format!("byte {offset}")), "{error}");
+        assert_eq!(fs::read(&path).unwrap(), bytes, "the journal must be left as it was, not cut");
+    }
 }
