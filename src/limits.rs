@@ -69,9 +69,12 @@ pub const MAILBOX_CAPACITY: usize = 1024;
 /// Journal size that triggers a checkpoint (online, and at start); a journal is also
 /// checkpointed once it is twice the size of its last checkpoint.
 pub const JOURNAL_COMPACT_BYTES: u64 = 64 * 1024 * 1024;
+/// Smallest checkpoint threshold `--journal-checkpoint-bytes` (a test knob) accepts.
+pub const JOURNAL_CHECKPOINT_BYTES_MIN: u64 = 4 * 1024;
 /// Largest journal record accepted on replay; anything larger is a torn or corrupt tail.
 pub const JOURNAL_RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 const _: () = assert!(CONNECTION_BUFFER_BYTES <= REQUEST_HEAD_BYTES_MAX);
+const _: () = assert!(JOURNAL_CHECKPOINT_BYTES_MIN <= JOURNAL_COMPACT_BYTES);
 const _: () = assert!(INLINE_OBJECT_BYTES_MAX < BLOCK_IO_BUFFER_BYTES);
 const _: () = assert!(DELETE_OBJECTS_KEYS_MAX * KEY_BYTES_MAX * 2 <= XML_BODY_BYTES_MAX * 2);

@@ -62,6 +62,8 @@ pub struct Shard {
     state: Rc<RefCell<ShardState>>,
     journal: Journal,
     blocks: Rc<BlockStore>,
+    /// Journal length that triggers a checkpoint (`--journal-checkpoint-bytes`).
+    checkpoint_bytes: u64,
 }
 
 impl Shard {
@@ -71,6 +73,7 @@ impl Shard {
         journal_path: PathBuf,
         journal: Rc<GroupSync>,
         blocks: Rc<BlockStore>,
+        checkpoint_bytes: u64,
     ) -> Rc<Shard> {
         let state = Rc::new(RefCell::new(state));
         let rebuild_state = state.clone();
@@ -78,7 +81,7 @@ impl Shard {
         journal.set_on_failure(move |durable_length| {
             rebuild(&rebuild_state, &rebuild_path, durable_length);
         });
-        Rc::new(Shard { id, journal_path, state, journal: Journal::new(journal), blocks })
+        Rc::new(Shard { id, journal_path, state, journal: Journal::new(journal), blocks, checkpoint_bytes })
     }
 
     pub fn id(&self) -> usize {
@@ -330,12 +333,12 @@ impl Shard {
 }
 
 impl Shard {
-    /// Starts an online checkpoint once the journal outgrows `JOURNAL_COMPACT_BYTES`, which
+    /// Starts an online checkpoint once the journal outgrows `checkpoint_bytes`, which
     /// bounds both disk use and recovery time. The snapshot is taken here, synchronously, so
     /// it holds exactly the entries appended so far (see `GroupSync::rotate`).
     fn checkpoint_if_long(&self) {
         let sync = self.journal.group_sync();
-        let threshold = crate::limits::JOURNAL_COMPACT_BYTES.max(2 * sync.checkpoint_length());
+        let threshold = self.checkpoint_bytes.max(2 * sync.checkpoint_length());
         if sync.durable_length() <= threshold || sync.rotation_pending() {
             return;
         }

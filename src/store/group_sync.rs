@@ -8,6 +8,9 @@
 //! On a failed write or fsync the file is cut back to its last durable length, every waiting
 //! writer (in flight and pending) gets the error, and the owner's `on_failure` hook runs before
 //! any other task, so the owner can rebuild its in-memory state from what is durable.
+//!
+//! A journal may carry a fault plan (`store::faults`, tests only): each I/O point below asks it
+//! whether to fail; without a plan that is one `Option` check.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -17,7 +20,10 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use monoio::buf::IoBuf;
 use monoio::fs::File;
+
+use super::faults::{FaultPlan, FaultPoint};
 
 /// One group of writers sharing a flush.
 #[derive(Default)]
@@ -97,6 +103,8 @@ pub struct GroupSync {
     checkpoint_length: Cell<u64>,
     /// Makes the frame that closes a batch starting at the given offset (journals only).
     batch_end: Option<fn(u64) -> Vec<u8>>,
+    /// Failures to inject (tests only, see `store::faults`).
+    faults: Cell<Option<&'static FaultPlan>>,
 }
 
 impl GroupSync {
@@ -119,6 +127,7 @@ impl GroupSync {
             flushes: Cell::new(0),
             checkpoint_length: Cell::new(durable_length),
             batch_end: None,
+            faults: Cell::new(None),
         })
     }
 
@@ -127,6 +136,19 @@ impl GroupSync {
         let mut sync = GroupSync::new(file, durable_length, true);
         Rc::get_mut(&mut sync).expect("just created").batch_end = Some(batch_end);
         sync
+    }
+
+    /// Sets the failures to inject at this file's I/O points (tests only).
+    pub fn set_fault_plan(&self, plan: Option<&'static FaultPlan>) {
+        self.faults.set(plan);
+    }
+
+    /// An injected failure at `point`, if the plan has one there now.
+    fn fault(&self, point: FaultPoint) -> io::Result<()> {
+        match self.faults.get() {
+            None => Ok(()),
+            Some(plan) => plan.check(point),
+        }
     }
 
     /// Runs with the last durable length after a failed flush, before other tasks run.
@@ -275,7 +297,7 @@ impl GroupSync {
         }
         rotation.old_batch.finish(Ok(()));
         let checkpoint_length = rotation.checkpoint.len() as u64;
-        match write_checkpoint(&rotation.path, rotation.checkpoint).await {
+        match self.write_checkpoint(&rotation.path, rotation.checkpoint).await {
             Ok(file) => {
                 *self.file.borrow_mut() = Rc::new(file);
                 self.state.borrow_mut().durable_length = checkpoint_length;
@@ -300,14 +322,53 @@ impl GroupSync {
         let bytes = if bytes.is_empty() {
             bytes
         } else {
-            let (result, bytes) = file.write_all_at(bytes, offset).await;
+            let (result, bytes) = self.write_at(&file, bytes, offset).await;
             if let Err(error) = result {
                 return (Err(error), bytes);
             }
             bytes
         };
+        if let Err(error) = self.fault(FaultPoint::JournalFsync) {
+            return (Err(error), bytes);
+        }
         let synced = if self.data_only { file.sync_data().await } else { file.sync_all().await };
         (synced, bytes)
+    }
+
+    /// `write_all_at`, or an injected failure that leaves the first half of the bytes in the
+    /// file, as a real failing write may: the cut back after it is exercised too.
+    async fn write_at(&self, file: &File, bytes: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+        let Err(error) = self.fault(FaultPoint::JournalWrite) else {
+            return file.write_all_at(bytes, offset).await;
+        };
+        let half = bytes.len() / 2;
+        let (_, written) = file.write_all_at(bytes.slice(..half), offset).await;
+        (Err(error), written.into_inner())
+    }
+
+    /// Writes a checkpoint beside `path` and renames it over `path`, durably; returns the new
+    /// file open for appending.
+    async fn write_checkpoint(&self, path: &std::path::Path, checkpoint: Vec<u8>) -> io::Result<File> {
+        let temporary = path.with_extension("checkpoint");
+        let file = monoio::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&temporary).await?;
+        let written = match self.fault(FaultPoint::CheckpointWrite) {
+            Ok(()) => file.write_all_at(checkpoint, 0).await.0,
+            Err(error) => Err(error),
+        };
+        let synced = match written {
+            Ok(()) => file.sync_all().await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = synced {
+            let _ = monoio::fs::remove_file(&temporary).await;
+            return Err(error);
+        }
+        self.fault(FaultPoint::CheckpointRename)?;
+        monoio::fs::rename(&temporary, path).await?;
+        self.fault(FaultPoint::DirectoryFsync)?;
+        let directory = File::open(path.parent().unwrap_or(std::path::Path::new("."))).await?;
+        directory.sync_all().await?;
+        Ok(file)
     }
 
     /// A failed flush: cut the file back, fail everyone waiting, let the owner rebuild.
@@ -339,26 +400,6 @@ impl GroupSync {
             batch.finish(Err(errno));
         }
     }
-}
-
-/// Writes a checkpoint beside `path` and renames it over `path`, durably; returns the new file
-/// open for appending.
-async fn write_checkpoint(path: &std::path::Path, checkpoint: Vec<u8>) -> io::Result<File> {
-    let temporary = path.with_extension("checkpoint");
-    let file = monoio::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&temporary).await?;
-    let (written, _) = file.write_all_at(checkpoint, 0).await;
-    let synced = match written {
-        Ok(()) => file.sync_all().await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = synced {
-        let _ = monoio::fs::remove_file(&temporary).await;
-        return Err(error);
-    }
-    monoio::fs::rename(&temporary, path).await?;
-    let directory = File::open(path.parent().unwrap_or(std::path::Path::new("."))).await?;
-    directory.sync_all().await?;
-    Ok(file)
 }
 
 /// Truncates through a duplicate `std::fs::File`, so no unsafe code is needed here.
@@ -402,6 +443,96 @@ mod tests {
     async fn open_journal(path: &std::path::Path) -> Rc<GroupSync> {
         let file = monoio::fs::OpenOptions::new().write(true).open(path).await.unwrap();
         GroupSync::new_journal(file, JOURNAL_MAGIC.len() as u64, crate::store::journal::batch_end_frame)
+    }
+
+    /// A fault plan for one test (leaked: the journal holds it for its whole life).
+    fn plan(text: &str) -> &'static FaultPlan {
+        Box::leak(Box::new(FaultPlan::new(crate::store::faults::parse_rules(text).unwrap())))
+    }
+
+    /// The durable lengths the failure hook runs with.
+    fn record_failures(sync: &GroupSync) -> Rc<RefCell<Vec<u64>>> {
+        let failures = Rc::new(RefCell::new(Vec::new()));
+        let recorded = failures.clone();
+        sync.set_on_failure(move |length| recorded.borrow_mut().push(length));
+        failures
+    }
+
+    /// Lets the tasks ready now run once: a flush task just spawned reaches its first I/O
+    /// (io_uring completions are reaped only once no task is ready). monoio reruns a task that
+    /// wakes itself at once, so the wake comes from a task queued behind the others.
+    async fn yield_once() {
+        let mut yielded = false;
+        std::future::poll_fn(|context| {
+            if yielded {
+                return Poll::Ready(());
+            }
+            yielded = true;
+            let waker = context.waker().clone();
+            monoio::spawn(async move { waker.wake() });
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The outcome of a commit, which must come within seconds (a writer left waiting fails).
+    async fn answered(wait: BatchWait) -> io::Result<()> {
+        let outcome = monoio::time::timeout(std::time::Duration::from_secs(10), wait).await;
+        outcome.expect("a waiting writer was never answered")
+    }
+
+    fn bucket_names(path: &std::path::Path) -> Vec<String> {
+        replay_file(path).unwrap().state.buckets.keys().cloned().collect()
+    }
+
+    #[test]
+    fn a_failed_flush_fails_the_in_flight_and_the_pending_batch_and_cuts_the_file_back() {
+        let (_dir, path, mut runtime) = empty_journal();
+        runtime.block_on(async {
+            let sync = open_journal(&path).await;
+            sync.set_fault_plan(Some(plan("journal-fsync:after=1,count=1")));
+            let failures = record_failures(&sync);
+            sync.append(&frame(&create("a")));
+            sync.commit().await.unwrap();
+            let durable = sync.durable_length();
+            sync.append(&frame(&create("b")));
+            let in_flight = sync.commit();
+            yield_once().await;
+            assert!(sync.state.borrow().in_flight.is_some(), "b's batch must be in flight");
+            sync.append(&frame(&create("c")));
+            let pending = sync.commit();
+            assert_eq!(in_flight.await.unwrap_err().raw_os_error(), Some(libc::EIO));
+            let pending = answered(pending).await;
+            assert_eq!(pending.unwrap_err().raw_os_error(), Some(libc::EIO));
+            assert_eq!(sync.flush_count(), 2, "c must fail with b's flush, as the pending batch");
+            assert_eq!(*failures.borrow(), [durable], "the owner rebuilds from the durable length");
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), durable, "b was written: it must be cut");
+            assert_eq!(sync.logical_length(), durable, "c must be dropped");
+            sync.append(&frame(&create("d")));
+            sync.commit().await.unwrap();
+        });
+        assert_eq!(bucket_names(&path), ["a", "d"]);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_past_the_durable_length() {
+        let (_dir, path, mut runtime) = empty_journal();
+        runtime.block_on(async {
+            let sync = open_journal(&path).await;
+            sync.set_fault_plan(Some(plan("journal-write:after=1,count=1,errno=ENOSPC")));
+            sync.append(&frame(&create("a")));
+            sync.commit().await.unwrap();
+            let durable = sync.durable_length();
+            for name in ["b", "c", "d", "e"] {
+                sync.append(&frame(&create(name)));
+            }
+            let error = sync.commit().await.unwrap_err();
+            assert_eq!(error.raw_os_error(), Some(libc::ENOSPC));
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), durable, "the half-written batch must be cut");
+            sync.append(&frame(&create("f")));
+            sync.commit().await.unwrap();
+        });
+        assert_eq!(bucket_names(&path), ["a", "f"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod blocks;
 pub mod buffer_pool;
 pub mod codec;
 pub mod durable;
+pub mod faults;
 pub mod group_sync;
 pub mod index;
 pub mod inline_budget;

@@ -15,7 +15,6 @@ use super::index::ShardState;
 use super::journal::{self, ReplayError, JOURNAL_MAGIC};
 use super::layout;
 use super::record::BlockId;
-use crate::limits::JOURNAL_COMPACT_BYTES;
 
 /// A data directory that cannot be served; the message says what to do.
 #[derive(Debug)]
@@ -48,8 +47,9 @@ pub struct Recovered {
     pub next_block_sequence: Vec<u64>,
 }
 
-/// Opens (or creates) the data directory for `cores` cores.
-pub fn open(root: &Path, cores: usize) -> Result<Recovered, OpenError> {
+/// Opens (or creates) the data directory for `cores` cores; journals longer than
+/// `checkpoint_bytes` are checkpointed.
+pub fn open(root: &Path, cores: usize, checkpoint_bytes: u64) -> Result<Recovered, OpenError> {
     let started = Instant::now();
     let shards = open_format(root, cores)?;
     create_directory(&layout::meta_directory(root)).map_err(|e| io_error("cannot create", root, e))?;
@@ -57,7 +57,7 @@ pub fn open(root: &Path, cores: usize) -> Result<Recovered, OpenError> {
     let mut referenced = HashSet::new();
     let mut entries = 0;
     for id in 0..shards {
-        let shard = open_shard(root, id)?;
+        let shard = open_shard(root, id, checkpoint_bytes)?;
         referenced.extend(shard.0.state.referenced_blocks());
         entries += shard.1;
         recovered.push(shard.0);
@@ -99,7 +99,7 @@ fn open_format(root: &Path, cores: usize) -> Result<usize, OpenError> {
     }
 }
 
-fn open_shard(root: &Path, id: usize) -> Result<(RecoveredShard, u64), OpenError> {
+fn open_shard(root: &Path, id: usize, checkpoint_bytes: u64) -> Result<(RecoveredShard, u64), OpenError> {
     let path = layout::journal_path(root, id);
     if !path.exists() {
         replace_file(&path, JOURNAL_MAGIC).map_err(|e| io_error("cannot create", &path, e))?;
@@ -117,7 +117,7 @@ fn open_shard(root: &Path, id: usize) -> Result<(RecoveredShard, u64), OpenError
         )),
     })?;
     let mut length = replay.valid_length;
-    if length > JOURNAL_COMPACT_BYTES {
+    if length > checkpoint_bytes {
         let checkpoint = journal::checkpoint_bytes(&replay.state);
         replace_file(&path, &checkpoint).map_err(|e| io_error("cannot checkpoint", &path, e))?;
         log::info!("shard {id}: journal of {length} bytes checkpointed to {} bytes", checkpoint.len());
@@ -177,7 +177,7 @@ mod tests {
     fn a_journal_entry_that_does_not_decode_stops_the_start_naming_file_and_offset() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("data");
-        open(&root, 1).unwrap();
+        open(&root, 1, crate::limits::JOURNAL_COMPACT_BYTES).unwrap();
         let path = layout::journal_path(&root, 0);
         let mut bytes = fs::read(&path).unwrap();
         let offset = bytes.len();
@@ -187,7 +187,7 @@ mod tests {
         bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         bytes.extend_from_slice(&payload);
         fs::write(&path, &bytes).unwrap();
-        let error = match open(&root, 1) {
+        let error = match open(&root, 1, crate::limits::JOURNAL_COMPACT_BYTES) {
             Ok(_) => panic!("a start over an undecodable journal entry must fail"),
             Err(error) => error.to_string(),
         };
