@@ -71,6 +71,11 @@ pub const MAILBOX_CAPACITY: usize = 1024;
 pub const JOURNAL_COMPACT_BYTES: u64 = 64 * 1024 * 1024;
 /// Smallest checkpoint threshold `--journal-checkpoint-bytes` (a test knob) accepts.
 pub const JOURNAL_CHECKPOINT_BYTES_MIN: u64 = 4 * 1024;
+/// Attempts at the directory fsync that makes a checkpoint's rename over its journal durable
+/// before the shard stops acknowledging writes; the first retry waits
+/// `CHECKPOINT_DIRECTORY_SYNC_BACKOFF_MS`, each next one twice as long (150 ms in all).
+pub const CHECKPOINT_DIRECTORY_SYNC_ATTEMPTS: u32 = 5;
+pub const CHECKPOINT_DIRECTORY_SYNC_BACKOFF_MS: u64 = 10;
 /// Largest journal record accepted on replay; anything larger is a torn or corrupt tail.
 pub const JOURNAL_RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
 

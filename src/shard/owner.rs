@@ -7,9 +7,12 @@
 //! 3. append the same entry to the journal's pending batch;
 //! 4. await the group commit; only then reply and unlink the blocks the change released.
 //!
-//! A failed flush rebuilds the state from the durable journal (see `group_sync`).
+//! A failed flush rebuilds the state from the durable journal (see `group_sync`). A journal
+//! fenced after a checkpoint whose rename could not be made durable refuses every write with
+//! 503 ServiceUnavailable before anything is applied; reads go on.
 
 use std::cell::RefCell;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -176,6 +179,7 @@ impl Shard {
         let mut released = Released::default();
         let mut changed = false;
         {
+            self.check_writable()?;
             let mut state = self.state.borrow_mut();
             if state.bucket(&bucket).is_none() {
                 return Err(s3_error!(NoSuchBucket));
@@ -300,6 +304,7 @@ impl Shard {
 
     /// Applies, journals and commits one entry.
     async fn mutate(&self, entry: JournalEntry) -> Result<(), S3Error> {
+        self.check_writable()?;
         let released = self.state.borrow_mut().apply(&entry);
         self.journal.append(&entry);
         self.commit(released).await
@@ -307,7 +312,26 @@ impl Shard {
 
     /// Acknowledges a request that changed nothing only once the state it observed is durable.
     async fn barrier(&self) -> Result<(), S3Error> {
-        self.journal.barrier().await.map_err(|error| S3Error::from_io("journal barrier", &error))
+        self.check_writable()?;
+        self.journal.barrier().await.map_err(|error| self.journal_error("journal barrier", &error))
+    }
+
+    /// Refuses writes once the journal is fenced (see `GroupSync::is_fenced`), before any
+    /// change is applied in memory.
+    fn check_writable(&self) -> Result<(), S3Error> {
+        if self.journal.group_sync().is_fenced() {
+            return Err(fenced_error());
+        }
+        Ok(())
+    }
+
+    /// The answer to a write whose journal commit failed.
+    fn journal_error(&self, context: &str, error: &io::Error) -> S3Error {
+        if self.journal.group_sync().is_fenced() {
+            log::error!("shard {}: {context}: {error} (journal fenced)", self.id);
+            return fenced_error();
+        }
+        S3Error::from_io(context, error)
     }
 
     /// Waits for the pending batch to be durable, then frees what it released.
@@ -327,7 +351,7 @@ impl Shard {
                 }
                 Ok(())
             }
-            Err(error) => Err(S3Error::from_io("journal commit", &error)),
+            Err(error) => Err(self.journal_error("journal commit", &error)),
         }
     }
 }
@@ -345,6 +369,15 @@ impl Shard {
         let checkpoint = journal::checkpoint_bytes(&self.state.borrow());
         sync.rotate(checkpoint, self.journal_path.clone());
     }
+}
+
+/// Writes on a fenced journal: whatever errno fenced it, the client should retry (elsewhere or
+/// after a restart), and the data it can read is intact.
+fn fenced_error() -> S3Error {
+    s3_error!(
+        ServiceUnavailable,
+        "This bucket's metadata journal cannot be made durable: writes are refused until the server restarts; reads still work."
+    )
 }
 
 /// Replaces the in-memory state with what the durable journal holds, after a failed flush.

@@ -9,6 +9,14 @@
 //! writer (in flight and pending) gets the error, and the owner's `on_failure` hook runs before
 //! any other task, so the owner can rebuild its in-memory state from what is durable.
 //!
+//! Rotation (journals only, `rotate`): entries appended before the checkpoint was taken are
+//! made durable in the old file; the checkpoint is written beside it, fsynced and renamed over
+//! it. Once the rename returned, the new file IS the journal, whatever happens next. Nothing
+//! more is acknowledged until the directory fsync makes the rename durable (retried with
+//! backoff); if it cannot be, the file is fenced: every later commit fails, writers that
+//! waited fail and the owner rebuilds from the checkpoint. A restart then sees the same state
+//! whichever name survives: the old journal holds exactly the checkpoint's state.
+//!
 //! A journal may carry a fault plan (`store::faults`, tests only): each I/O point below asks it
 //! whether to fail; without a plan that is one `Option` check.
 
@@ -16,14 +24,18 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use monoio::buf::IoBuf;
 use monoio::fs::File;
 
 use super::faults::{FaultPlan, FaultPoint};
+use crate::limits::{CHECKPOINT_DIRECTORY_SYNC_ATTEMPTS, CHECKPOINT_DIRECTORY_SYNC_BACKOFF_MS};
 
 /// One group of writers sharing a flush.
 #[derive(Default)]
@@ -47,6 +59,15 @@ impl Batch {
 /// Waits until the batch the writer joined is durable.
 pub struct BatchWait {
     batch: Rc<Batch>,
+}
+
+impl BatchWait {
+    /// A wait that fails at once with `errno`.
+    fn failed(errno: i32) -> BatchWait {
+        let batch = Batch::default();
+        batch.outcome.set(Some(Err(errno)));
+        BatchWait { batch: Rc::new(batch) }
+    }
 }
 
 impl Future for BatchWait {
@@ -105,6 +126,9 @@ pub struct GroupSync {
     batch_end: Option<fn(u64) -> Vec<u8>>,
     /// Failures to inject (tests only, see `store::faults`).
     faults: Cell<Option<&'static FaultPlan>>,
+    /// Set (to the errno of the failure) once a checkpoint was renamed over the file but the
+    /// rename could not be made durable: no commit succeeds any more.
+    fenced: Cell<Option<i32>>,
 }
 
 impl GroupSync {
@@ -128,6 +152,7 @@ impl GroupSync {
             checkpoint_length: Cell::new(durable_length),
             batch_end: None,
             faults: Cell::new(None),
+            fenced: Cell::new(None),
         })
     }
 
@@ -182,6 +207,12 @@ impl GroupSync {
         self.checkpoint_length.get()
     }
 
+    /// Whether the file refuses every commit: a checkpoint's rename over it could not be made
+    /// durable (reads of the owner's state stay correct: see the module comment).
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.get().is_some()
+    }
+
     /// Whether a rotation is requested and not done yet.
     pub fn rotation_pending(&self) -> bool {
         self.state.borrow().rotation.is_some()
@@ -194,7 +225,7 @@ impl GroupSync {
     pub fn rotate(self: &Rc<Self>, checkpoint: Vec<u8>, path: std::path::PathBuf) {
         {
             let mut state = self.state.borrow_mut();
-            if state.rotation.is_some() {
+            if state.rotation.is_some() || self.is_fenced() {
                 return;
             }
             let old_bytes = std::mem::take(&mut state.pending);
@@ -209,6 +240,9 @@ impl GroupSync {
     /// is pending. A request that changes nothing but relies on earlier changes (a delete of
     /// a key another request just deleted) is acknowledged only after those are durable.
     pub async fn barrier(self: &Rc<Self>) -> io::Result<()> {
+        if let Some(errno) = self.fenced.get() {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
         let in_flight = {
             let state = self.state.borrow();
             if !state.pending.is_empty() || state.batch.requested.get() || state.rotation.is_some() {
@@ -228,6 +262,9 @@ impl GroupSync {
 
     /// Joins the pending batch and makes sure a flush task runs.
     pub fn commit(self: &Rc<Self>) -> BatchWait {
+        if let Some(errno) = self.fenced.get() {
+            return self.refuse(errno);
+        }
         let mut state = self.state.borrow_mut();
         let batch = state.batch.clone();
         batch.requested.set(true);
@@ -272,46 +309,158 @@ impl GroupSync {
                     drop(state);
                     batch.finish(Ok(()));
                 }
-                Err(error) => self.fail(error, offset, batch),
+                Err(error) => self.fail(error, Some(batch)),
             }
         }
     }
 
-    /// Performs a rotation: old entries made durable in the old file, the checkpoint written,
-    /// fsynced and renamed over the old file, the directory fsynced, then the new file in use.
-    /// Returns false when the old file's flush failed (the failure path already ran).
+    /// Performs a rotation: old entries made durable in the old file, then the switch to the
+    /// checkpoint. Returns false when the old file's flush failed (the failure path ran).
     async fn rotate_now(&self, rotation: Rotation) -> bool {
+        let Rotation { old_bytes, old_batch, checkpoint, path } = rotation;
         let offset = self.durable_length();
-        self.state.borrow_mut().in_flight = Some(rotation.old_batch.clone());
-        let (outcome, written) = self.write_and_sync(rotation.old_bytes, offset).await;
-        let length = written.len() as u64;
+        self.state.borrow_mut().in_flight = Some(old_batch.clone());
+        let (outcome, written) = self.write_and_sync(old_bytes, offset).await;
         self.flushes.set(self.flushes.get() + 1);
         if let Err(error) = outcome {
-            self.fail(error, offset, rotation.old_batch);
+            self.fail(error, Some(old_batch));
             return false;
         }
+        let journal_length = offset + written.len() as u64;
         {
             let mut state = self.state.borrow_mut();
-            state.durable_length = offset + length;
+            state.durable_length = journal_length;
             state.in_flight = None;
         }
-        rotation.old_batch.finish(Ok(()));
-        let checkpoint_length = rotation.checkpoint.len() as u64;
-        match self.write_checkpoint(&rotation.path, rotation.checkpoint).await {
-            Ok(file) => {
-                *self.file.borrow_mut() = Rc::new(file);
-                self.state.borrow_mut().durable_length = checkpoint_length;
-                self.checkpoint_length.set(checkpoint_length);
-                log::info!(
-                    "{}: journal of {} bytes checkpointed to {checkpoint_length} bytes",
-                    rotation.path.display(),
-                    offset + length
-                );
-            }
-            // The old file is complete and durable: keep appending to it.
-            Err(error) => log::warn!("{}: checkpoint failed, journal kept: {error}", rotation.path.display()),
-        }
+        old_batch.finish(Ok(()));
+        self.switch_to_checkpoint(&path, checkpoint, journal_length).await;
         true
+    }
+
+    /// Writes the checkpoint and renames it over the journal. Once the rename returned, appends
+    /// go to the new file, and they wait until the rename is durable (or the file is fenced).
+    async fn switch_to_checkpoint(&self, path: &Path, checkpoint: Vec<u8>, journal_length: u64) {
+        let checkpoint_length = checkpoint.len() as u64;
+        let file = match self.write_checkpoint(path, checkpoint).await {
+            Ok(file) => file,
+            Err(error) => {
+                // Nothing was renamed: the old file is complete, durable and still the journal.
+                log::warn!("{}: checkpoint failed before its rename, journal kept: {error}", path.display());
+                return;
+            }
+        };
+        *self.file.borrow_mut() = Rc::new(file);
+        self.state.borrow_mut().durable_length = checkpoint_length;
+        self.checkpoint_length.set(checkpoint_length);
+        match self.sync_directory_of(path).await {
+            Ok(()) => log::info!(
+                "{}: journal of {journal_length} bytes checkpointed to {checkpoint_length} bytes",
+                path.display()
+            ),
+            Err(error) => self.fence(path, error),
+        }
+    }
+
+    /// Writes `checkpoint` beside `path`, fsyncs it and renames it over `path`; returns the new
+    /// file, open for appending, once the rename happened. On an error the old file still has
+    /// its name and nothing is left beside it.
+    async fn write_checkpoint(&self, path: &Path, checkpoint: Vec<u8>) -> io::Result<File> {
+        let temporary = path.with_extension("checkpoint");
+        let file = monoio::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&temporary).await?;
+        let written = match self.fault(FaultPoint::CheckpointWrite) {
+            Ok(()) => file.write_all_at(checkpoint, 0).await.0,
+            Err(error) => Err(error),
+        };
+        let renamed = match written {
+            Ok(()) => match file.sync_all().await {
+                Ok(()) => self.rename_over(&temporary, path).await,
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        match renamed {
+            Ok(()) => Ok(file),
+            Err(error) => {
+                let _ = monoio::fs::remove_file(&temporary).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Renames `temporary` over `path`. POSIX lets a rename that fails with EIO have happened
+    /// anyway, so after an error the name is looked at: if `path` is the new file, the rename
+    /// counts as done (the caller must then switch to it).
+    async fn rename_over(&self, temporary: &Path, path: &Path) -> io::Result<()> {
+        let identity = file_identity(temporary)?;
+        let renamed = match self.fault(FaultPoint::CheckpointRename) {
+            Ok(()) => monoio::fs::rename(temporary, path).await,
+            Err(error) => Err(error),
+        };
+        match renamed {
+            Err(error) if file_identity(path).ok() == Some(identity) => {
+                log::warn!("{}: the checkpoint's rename reported {error} but happened", path.display());
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// fsyncs the directory of `path`, so that a rename in it survives a power cut. Retried
+    /// with backoff: a transient failure must not cost the shard its writes.
+    async fn sync_directory_of(&self, path: &Path) -> io::Result<()> {
+        let directory = path.parent().unwrap_or(Path::new("."));
+        let mut delay_ms = CHECKPOINT_DIRECTORY_SYNC_BACKOFF_MS;
+        let mut attempt = 1;
+        loop {
+            let error = match self.sync_directory_once(directory).await {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            log::warn!(
+                "{}: fsync after a checkpoint's rename failed (attempt {attempt} of {CHECKPOINT_DIRECTORY_SYNC_ATTEMPTS}): {error}",
+                directory.display()
+            );
+            if attempt >= CHECKPOINT_DIRECTORY_SYNC_ATTEMPTS {
+                return Err(error);
+            }
+            monoio::time::sleep(Duration::from_millis(delay_ms)).await;
+            delay_ms *= 2;
+            attempt += 1;
+        }
+    }
+
+    async fn sync_directory_once(&self, directory: &Path) -> io::Result<()> {
+        self.fault(FaultPoint::DirectoryFsync)?;
+        File::open(directory).await?.sync_all().await
+    }
+
+    /// The checkpoint is the journal now, but its name may not survive a power cut: refuse
+    /// every later commit. Writers that joined during the retries fail, and the owner rebuilds
+    /// from the checkpoint: the state that the old journal holds too, so a restart shows it
+    /// whichever name survives. Reads stay correct; a restart (once the filesystem is healthy)
+    /// makes the shard writable again.
+    fn fence(&self, path: &Path, error: io::Error) {
+        log::error!(
+            "{}: a checkpoint was renamed over the journal, but the rename cannot be made durable ({error}): refusing writes on this shard until restart; reads continue",
+            path.display()
+        );
+        self.fenced.set(Some(error.raw_os_error().unwrap_or(libc::EIO)));
+        let waiting = {
+            let state = self.state.borrow();
+            !state.pending.is_empty() || state.batch.requested.get()
+        };
+        if waiting {
+            self.fail(error, None);
+        }
+    }
+
+    /// A commit on a fenced file: anything appended is dropped (the owner rebuilds) and the
+    /// writer fails at once.
+    fn refuse(&self, errno: i32) -> BatchWait {
+        if !self.state.borrow().pending.is_empty() {
+            self.fail(io::Error::from_raw_os_error(errno), None);
+        }
+        BatchWait::failed(errno)
     }
 
     async fn write_and_sync(&self, mut bytes: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
@@ -346,34 +495,11 @@ impl GroupSync {
         (Err(error), written.into_inner())
     }
 
-    /// Writes a checkpoint beside `path` and renames it over `path`, durably; returns the new
-    /// file open for appending.
-    async fn write_checkpoint(&self, path: &std::path::Path, checkpoint: Vec<u8>) -> io::Result<File> {
-        let temporary = path.with_extension("checkpoint");
-        let file = monoio::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&temporary).await?;
-        let written = match self.fault(FaultPoint::CheckpointWrite) {
-            Ok(()) => file.write_all_at(checkpoint, 0).await.0,
-            Err(error) => Err(error),
-        };
-        let synced = match written {
-            Ok(()) => file.sync_all().await,
-            Err(error) => Err(error),
-        };
-        if let Err(error) = synced {
-            let _ = monoio::fs::remove_file(&temporary).await;
-            return Err(error);
-        }
-        self.fault(FaultPoint::CheckpointRename)?;
-        monoio::fs::rename(&temporary, path).await?;
-        self.fault(FaultPoint::DirectoryFsync)?;
-        let directory = File::open(path.parent().unwrap_or(std::path::Path::new("."))).await?;
-        directory.sync_all().await?;
-        Ok(file)
-    }
-
-    /// A failed flush: cut the file back, fail everyone waiting, let the owner rebuild.
-    fn fail(&self, error: io::Error, durable_length: u64, in_flight: Rc<Batch>) {
-        log::error!("group commit flush failed: {error}");
+    /// A failed flush: cut the file back, fail everyone waiting (the batch in flight, if any,
+    /// and the pending one), let the owner rebuild.
+    fn fail(&self, error: io::Error, in_flight: Option<Rc<Batch>>) {
+        let durable_length = self.durable_length();
+        log::error!("group commit failed: {error}");
         let errno = error.raw_os_error().unwrap_or(libc::EIO);
         if self.data_only {
             // Cut through a second handle on our own descriptor; a failure here is
@@ -394,12 +520,20 @@ impl GroupSync {
         if let Some(hook) = self.on_failure.borrow().as_ref() {
             hook(durable_length);
         }
-        in_flight.finish(Err(errno));
+        if let Some(batch) = in_flight {
+            batch.finish(Err(errno));
+        }
         pending.finish(Err(errno));
         if let Some(batch) = abandoned {
             batch.finish(Err(errno));
         }
     }
+}
+
+/// The (device, inode) naming the file at `path`.
+fn file_identity(path: &Path) -> io::Result<(u64, u64)> {
+    let metadata = std::fs::metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
 }
 
 /// Truncates through a duplicate `std::fs::File`, so no unsafe code is needed here.
@@ -566,6 +700,90 @@ mod tests {
         // The file now starts with the checkpoint (4 entries) followed by e and its batch end.
         assert_eq!(replay.entries, 6);
         assert!(!path.with_extension("checkpoint").exists());
+    }
+
+    /// A journal holding buckets a, b, c (durable) and d (pending when the rotation is asked
+    /// for), rotated under `plan`; then e is appended and committed: its outcome.
+    fn rotate_under(plan_text: &'static str, path: &std::path::Path, runtime: &mut TestRuntime) -> RotationOutcome {
+        runtime.block_on(async {
+            let sync = open_journal(path).await;
+            sync.set_fault_plan(Some(plan(plan_text)));
+            let failures = record_failures(&sync);
+            let mut state = crate::store::index::ShardState::default();
+            for name in ["a", "b", "c", "d"] {
+                let entry = create(name);
+                state.apply(&entry);
+                sync.append(&frame(&entry));
+                if name == "c" {
+                    sync.commit().await.unwrap();
+                }
+            }
+            let before = sync.commit();
+            let checkpoint = checkpoint_bytes(&state);
+            sync.rotate(checkpoint.clone(), path.to_path_buf());
+            before.await.unwrap();
+            sync.append(&frame(&create("e")));
+            let e = answered(sync.commit()).await;
+            let after_e = if e.is_err() {
+                sync.append(&frame(&create("f")));
+                Some(answered(sync.commit()).await.is_err())
+            } else {
+                None
+            };
+            let failures = failures.borrow().clone();
+            RotationOutcome { e, f_refused: after_e, failures, checkpoint_length: checkpoint.len() as u64, sync }
+        })
+    }
+
+    type TestRuntime = monoio::FusionRuntime<
+        monoio::time::TimeDriver<monoio::IoUringDriver>,
+        monoio::time::TimeDriver<monoio::LegacyDriver>,
+    >;
+
+    struct RotationOutcome {
+        e: io::Result<()>,
+        /// After a refused e: whether the next commit was refused too.
+        f_refused: Option<bool>,
+        failures: Vec<u64>,
+        checkpoint_length: u64,
+        sync: Rc<GroupSync>,
+    }
+
+    #[test]
+    fn a_rotation_whose_directory_sync_fails_once_keeps_later_entries_in_the_named_journal() {
+        let (_dir, path, mut runtime) = empty_journal();
+        let outcome = rotate_under("directory-fsync:count=1", &path, &mut runtime);
+        outcome.e.expect("the directory sync is retried: e is acknowledged");
+        // Before the fix, e went to the old file, which no longer had a name.
+        assert_eq!(bucket_names(&path), ["a", "b", "c", "d", "e"], "an acknowledged entry is missing");
+        assert_eq!(outcome.sync.checkpoint_length(), outcome.checkpoint_length);
+    }
+
+    #[test]
+    fn a_rotation_whose_directory_never_syncs_refuses_every_later_write() {
+        let (_dir, path, mut runtime) = empty_journal();
+        let outcome = rotate_under("directory-fsync:count=forever", &path, &mut runtime);
+        assert!(outcome.e.is_err(), "a write into a journal whose name may not survive must not be acknowledged");
+        assert_eq!(outcome.f_refused, Some(true), "later writes are refused too");
+        assert!(outcome.sync.is_fenced());
+        assert!(runtime.block_on(outcome.sync.barrier()).is_err(), "a barrier acknowledges nothing either");
+        // The owner rebuilds from the checkpoint: for e (waiting when the fence came) and for f
+        // (appended, then refused at its commit).
+        assert_eq!(outcome.failures, [outcome.checkpoint_length; 2]);
+        // The checkpoint is the journal (under either name after a power cut, the old journal
+        // holds the same state): a restart sees a, b, c, d and nothing refused.
+        assert_eq!(bucket_names(&path), ["a", "b", "c", "d"]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), outcome.checkpoint_length);
+    }
+
+    #[test]
+    fn a_checkpoint_whose_rename_fails_keeps_the_old_journal_and_leaves_no_file_beside_it() {
+        let (_dir, path, mut runtime) = empty_journal();
+        let outcome = rotate_under("checkpoint-rename:count=1", &path, &mut runtime);
+        outcome.e.expect("the old journal is still the journal: e is acknowledged");
+        assert_eq!(outcome.sync.checkpoint_length(), JOURNAL_MAGIC.len() as u64, "no checkpoint happened");
+        assert_eq!(bucket_names(&path), ["a", "b", "c", "d", "e"]);
+        assert!(!path.with_extension("checkpoint").exists(), "the failed checkpoint's file was left behind");
     }
 
     #[test]

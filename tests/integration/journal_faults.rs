@@ -138,3 +138,41 @@ fn checkpoints_that_fail_before_their_rename_keep_the_old_journal_in_use() {
     server.kill9_and_restart_with_args(&[]);
     verify(&mut server.client(), "rotating", &expected, &[], "after kill -9 and restart");
 }
+
+#[test]
+fn a_checkpoint_whose_rename_cannot_be_made_durable_stops_acknowledging_writes() {
+    // The journal rotates after a few PUTs; the fsync of the directory that would make the
+    // rename over the journal durable always fails, and so does every later checkpoint before
+    // its rename: nothing but the journal file in use puts acknowledged writes under its name.
+    let plan = "directory-fsync:count=forever;checkpoint-write:after=1,count=forever";
+    let args = ["--journal-checkpoint-bytes", SMALL_CHECKPOINT_BYTES, "--fault-injection", plan];
+    let mut server = Server::start_with(1, &args);
+    let mut client = server.client();
+    client.put("/fenced", b"").expect(200, "create bucket");
+    let mut acknowledged = BTreeMap::new();
+    let mut refused = Vec::new();
+    for index in 0..30u64 {
+        let key = format!("k{index:02}");
+        let body = random_bytes(3000, index);
+        let response = client.put(&format!("/fenced/{key}"), &body);
+        match (response.status, error_code(&response.body).as_deref()) {
+            (200, _) if refused.is_empty() => drop(acknowledged.insert(key, body)),
+            (503, Some("ServiceUnavailable")) => refused.push(key),
+            _ => panic!("PUT {key} after {} refusals: {response}", refused.len()),
+        }
+    }
+    // Reads continue, and show exactly the acknowledged writes; deletes are writes too.
+    verify(&mut client, "fenced", &acknowledged, &refused, "while writes are refused");
+    if !refused.is_empty() {
+        client.delete("/fenced/k00").expect_error(503, "ServiceUnavailable", "DELETE on a fenced shard");
+        client.get("/fenced/k00").expect(200, "the refused DELETE changed nothing");
+        assert!(server.stderr().contains("refusing writes on this shard"), "{}", server.stderr());
+    }
+    server.kill9_and_restart_with_args(&[]);
+    let mut client = server.client();
+    verify(&mut client, "fenced", &acknowledged, &refused, "after kill -9 and restart");
+    assert!(!refused.is_empty(), "a journal whose rename is not durable must stop acknowledging writes");
+    assert!(acknowledged.len() >= 4, "the first checkpoint came after {} PUTs", acknowledged.len());
+    client.put("/fenced/after-restart", b"writable again").expect(200, "PUT after the restart");
+    server.assert_serving("a restart after a refused checkpoint");
+}
