@@ -1,6 +1,7 @@
 //! Opening a data directory at start: identify it, replay every shard's journal (cutting torn
-//! tails), checkpoint long journals, and reclaim block files no committed record references
-//! (orphans of crashed writes). Runs on the main thread before any core starts serving, so the
+//! tails; removing checkpoints a crash left unfinished), checkpoint long journals, make the
+//! journals' names durable, and reclaim block files no committed record references (orphans
+//! of crashed writes). Runs on the main thread before any core starts serving, so the
 //! plain blocking `std::fs` calls here never stall a request.
 
 use std::collections::HashSet;
@@ -52,7 +53,8 @@ pub struct Recovered {
 pub fn open(root: &Path, cores: usize, checkpoint_bytes: u64) -> Result<Recovered, OpenError> {
     let started = Instant::now();
     let shards = open_format(root, cores)?;
-    create_directory(&layout::meta_directory(root)).map_err(|e| io_error("cannot create", root, e))?;
+    let meta = layout::meta_directory(root);
+    create_directory(&meta).map_err(|e| io_error("cannot create", root, e))?;
     let mut recovered = Vec::with_capacity(shards);
     let mut referenced = HashSet::new();
     let mut entries = 0;
@@ -62,6 +64,9 @@ pub fn open(root: &Path, cores: usize, checkpoint_bytes: u64) -> Result<Recovere
         entries += shard.1;
         recovered.push(shard.0);
     }
+    // A checkpoint renamed over its journal just before a crash has a name that may not be
+    // durable yet; the journals about to be served and appended to must keep theirs.
+    sync_directory(&meta).map_err(|e| io_error("cannot sync", &meta, e))?;
     let (next_block_sequence, orphans) = reclaim_blocks(root, cores, &referenced)?;
     log::info!(
         "recovered {} shards ({entries} journal entries, {} blocks referenced, {orphans} orphan blocks reclaimed) in {:?}",
@@ -101,6 +106,7 @@ fn open_format(root: &Path, cores: usize) -> Result<usize, OpenError> {
 
 fn open_shard(root: &Path, id: usize, checkpoint_bytes: u64) -> Result<(RecoveredShard, u64), OpenError> {
     let path = layout::journal_path(root, id);
+    remove_unfinished_checkpoint(&path)?;
     if !path.exists() {
         replace_file(&path, JOURNAL_MAGIC).map_err(|e| io_error("cannot create", &path, e))?;
     }
@@ -125,6 +131,23 @@ fn open_shard(root: &Path, id: usize, checkpoint_bytes: u64) -> Result<(Recovere
     }
     let shard = RecoveredShard { id, state: replay.state, journal_path: path, journal_length: length };
     Ok((shard, replay.entries))
+}
+
+/// Removes the file of an online checkpoint that a crash interrupted before its rename (see
+/// `GroupSync::rotate`): the journal beside it is complete.
+fn remove_unfinished_checkpoint(journal: &Path) -> Result<(), OpenError> {
+    let unfinished = journal.with_extension("checkpoint");
+    match fs::remove_file(&unfinished) {
+        Ok(()) => {
+            log::warn!(
+                "{}: removed an unfinished checkpoint (a crash during a journal rotation)",
+                unfinished.display()
+            );
+            Ok(())
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(io_error("cannot remove", &unfinished, error)),
+    }
 }
 
 /// Deletes unreferenced block files and finds each core's next block sequence.
@@ -172,6 +195,20 @@ fn reclaim_blocks(root: &Path, cores: usize, referenced: &HashSet<BlockId>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_left_unfinished_by_a_crash_is_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        open(&root, 1, crate::limits::JOURNAL_COMPACT_BYTES).unwrap();
+        let journal = layout::journal_path(&root, 0);
+        let unfinished = journal.with_extension("checkpoint");
+        fs::write(&unfinished, b"half a checkpoint").unwrap();
+        let journal_bytes = fs::read(&journal).unwrap();
+        open(&root, 1, crate::limits::JOURNAL_COMPACT_BYTES).unwrap();
+        assert!(!unfinished.exists(), "an unfinished checkpoint must not outlive the start");
+        assert_eq!(fs::read(&journal).unwrap(), journal_bytes, "the journal itself is untouched");
+    }
 
     #[test]
     fn a_journal_entry_that_does_not_decode_stops_the_start_naming_file_and_offset() {
