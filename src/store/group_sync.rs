@@ -126,6 +126,8 @@ pub struct GroupSync {
     batch_end: Option<fn(u64) -> Vec<u8>>,
     /// Failures to inject (tests only, see `store::faults`).
     faults: Cell<Option<&'static FaultPlan>>,
+    /// Whether the flush task is performing a rotation now (taken out of `SyncState`).
+    rotating: Cell<bool>,
     /// Set (to the errno of the failure) once a checkpoint was renamed over the file but the
     /// rename could not be made durable: no commit succeeds any more.
     fenced: Cell<Option<i32>>,
@@ -152,6 +154,7 @@ impl GroupSync {
             checkpoint_length: Cell::new(durable_length),
             batch_end: None,
             faults: Cell::new(None),
+            rotating: Cell::new(false),
             fenced: Cell::new(None),
         })
     }
@@ -213,21 +216,22 @@ impl GroupSync {
         self.fenced.get().is_some()
     }
 
-    /// Whether a rotation is requested and not done yet.
+    /// Whether a rotation is requested or running and not done yet.
     pub fn rotation_pending(&self) -> bool {
-        self.state.borrow().rotation.is_some()
+        self.rotating.get() || self.state.borrow().rotation.is_some()
     }
 
     /// Starts a new file at `path` holding `checkpoint`, a snapshot of the state that includes
     /// every entry appended so far. Entries appended so far still go to the old file first;
     /// the switch happens atomically by rename once both are durable; later entries go to the
-    /// new file. Call with no await between taking the snapshot and this call.
+    /// new file. Call with no await between taking the snapshot and this call. Ignored while
+    /// another rotation is pending or running: its checkpoint is about to be the journal.
     pub fn rotate(self: &Rc<Self>, checkpoint: Vec<u8>, path: std::path::PathBuf) {
+        if self.rotation_pending() || self.is_fenced() {
+            return;
+        }
         {
             let mut state = self.state.borrow_mut();
-            if state.rotation.is_some() || self.is_fenced() {
-                return;
-            }
             let old_bytes = std::mem::take(&mut state.pending);
             let old_batch = std::mem::replace(&mut state.batch, Rc::new(Batch::default()));
             old_batch.requested.set(true);
@@ -280,9 +284,12 @@ impl GroupSync {
         loop {
             let rotation = self.state.borrow_mut().rotation.take();
             if let Some(rotation) = rotation {
-                if !self.rotate_now(rotation).await {
-                    continue;
-                }
+                self.rotating.set(true);
+                self.rotate_now(rotation).await;
+                self.rotating.set(false);
+                // Look again: entries appended since belong after any rotation asked for
+                // meanwhile, whose checkpoint holds only what was appended before it.
+                continue;
             }
             let (bytes, batch, offset) = {
                 let mut state = self.state.borrow_mut();
@@ -315,8 +322,8 @@ impl GroupSync {
     }
 
     /// Performs a rotation: old entries made durable in the old file, then the switch to the
-    /// checkpoint. Returns false when the old file's flush failed (the failure path ran).
-    async fn rotate_now(&self, rotation: Rotation) -> bool {
+    /// checkpoint (or, when the old file's flush failed, the failure path).
+    async fn rotate_now(&self, rotation: Rotation) {
         let Rotation { old_bytes, old_batch, checkpoint, path } = rotation;
         let offset = self.durable_length();
         self.state.borrow_mut().in_flight = Some(old_batch.clone());
@@ -324,7 +331,7 @@ impl GroupSync {
         self.flushes.set(self.flushes.get() + 1);
         if let Err(error) = outcome {
             self.fail(error, Some(old_batch));
-            return false;
+            return;
         }
         let journal_length = offset + written.len() as u64;
         {
@@ -334,7 +341,6 @@ impl GroupSync {
         }
         old_batch.finish(Ok(()));
         self.switch_to_checkpoint(&path, checkpoint, journal_length).await;
-        true
     }
 
     /// Writes the checkpoint and renames it over the journal. Once the rename returned, appends
@@ -615,6 +621,17 @@ mod tests {
         outcome.expect("a waiting writer was never answered")
     }
 
+    /// Waits until the flush task has nothing left to do (rotations included).
+    async fn settled(sync: &GroupSync) {
+        for _ in 0..1000 {
+            if !sync.state.borrow().flushing {
+                return;
+            }
+            monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the flush task never settled");
+    }
+
     fn bucket_names(path: &std::path::Path) -> Vec<String> {
         replay_file(path).unwrap().state.buckets.keys().cloned().collect()
     }
@@ -784,6 +801,36 @@ mod tests {
         assert_eq!(outcome.sync.checkpoint_length(), JOURNAL_MAGIC.len() as u64, "no checkpoint happened");
         assert_eq!(bucket_names(&path), ["a", "b", "c", "d", "e"]);
         assert!(!path.with_extension("checkpoint").exists(), "the failed checkpoint's file was left behind");
+    }
+
+    #[test]
+    fn a_rotation_asked_for_while_another_runs_loses_nothing() {
+        let (_dir, path, mut runtime) = empty_journal();
+        runtime.block_on(async {
+            let sync = open_journal(&path).await;
+            let mut state = crate::store::index::ShardState::default();
+            let mut add = |name: &str| {
+                let entry = create(name);
+                state.apply(&entry);
+                sync.append(&frame(&entry));
+                (sync.commit(), checkpoint_bytes(&state))
+            };
+            let (a, _) = add("a");
+            a.await.unwrap();
+            let (b, with_b) = add("b");
+            sync.rotate(with_b, path.clone());
+            yield_once().await;
+            // The first rotation is writing b to the old file; c is appended, a second rotation
+            // is asked for with c in its snapshot, then d.
+            let (c, with_c) = add("c");
+            sync.rotate(with_c, path.clone());
+            let (d, _) = add("d");
+            for wait in [b, c, d] {
+                answered(wait).await.unwrap();
+            }
+            settled(&sync).await;
+        });
+        assert_eq!(bucket_names(&path), ["a", "b", "c", "d"], "an acknowledged entry is missing");
     }
 
     #[test]
