@@ -180,7 +180,8 @@ impl Report {
              {} in flight at a crash (recovery showed {} of their changes and dropped {}; the rest could not change a key), {} sent to a dead server; \
              {} live reads matched; {} key checks and {} listed objects after restarts; \
              slowest recovery {:?}; journal checkpoints ({} of {} starts with a small threshold): {} online rotations, \
-             {} at start, {} unfinished ones removed (crashes mid-rotation); {} violations",
+             {} shard journals checkpointed at start, {} unfinished checkpoints removed at start \
+             (crashes mid-rotation); {} violations",
             self.cycles,
             kinds.join(", "),
             self.elapsed,
