@@ -388,9 +388,10 @@ fn rebuild(state: &RefCell<ShardState>, path: &Path, durable_length: u64) {
             log::warn!("{}: state rebuilt from {} durable journal entries", path.display(), replay.entries);
         }
         Err(error) => {
-            // This process's view is stale and the journal cannot give it back (a restart would
-            // refuse the same file). Stop rather than serve a namespace that disagrees with
-            // what the journal holds.
+            // This process's view is stale and the journal cannot give it back now. Stop
+            // rather than serve a namespace that disagrees with what the journal holds: a
+            // restart replays it again (and refuses it, with the same offset, if an entry
+            // does not decode).
             log::error!("{}: cannot rebuild state after a failed flush: {error}; stopping", path.display());
             std::process::abort();
         }
