@@ -649,7 +649,9 @@ mod tests {
             sync.append(&frame(&create("b")));
             let in_flight = sync.commit();
             yield_once().await;
-            assert!(sync.state.borrow().in_flight.is_some(), "b's batch must be in flight");
+            // With io_uring the write is still in flight here; a driver that completes file I/O
+            // inline (monoio's legacy one) cannot set up this case, and says so.
+            assert!(sync.state.borrow().in_flight.is_some(), "b's batch must be in flight (io_uring only)");
             sync.append(&frame(&create("c")));
             let pending = sync.commit();
             assert_eq!(in_flight.await.unwrap_err().raw_os_error(), Some(libc::EIO));
