@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use monoio::fs::OpenOptions;
 use monoio::{FusionDriver, RuntimeBuilder};
 
+use s3core::limits::JOURNAL_COMPACT_BYTES;
 use s3core::shard::router::{mailboxes, serve_mailbox};
 use s3core::shard::{Shard, ShardRouter};
 use s3core::store::blocks::BlockStore;
@@ -22,7 +23,7 @@ async fn open_shard(root: &std::path::Path, core: u16, recovered: RecoveredShard
     let blocks = Rc::new(BlockStore::open(root, core, 0).await.expect("block store"));
     let file = OpenOptions::new().write(true).open(&recovered.journal_path).await.expect("journal");
     let sync = GroupSync::new_journal(file, recovered.journal_length, batch_end_frame);
-    Shard::new(recovered.state, recovered.journal_path, sync, blocks)
+    Shard::new(recovered.state, recovered.journal_path, sync, blocks, JOURNAL_COMPACT_BYTES)
 }
 
 /// Remote calls kept in flight at once by the concurrent case: a core with many connections
@@ -41,7 +42,7 @@ fn pin_to_cpu(index: usize) {
 fn round_trips(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().to_path_buf();
-    let recovered = recovery::open(&root, 2).expect("data dir");
+    let recovered = recovery::open(&root, 2, JOURNAL_COMPACT_BYTES).expect("data dir");
     let mut shards = recovered.shards.into_iter();
     let (local_shard, remote_shard) = (shards.next().unwrap(), shards.next().unwrap());
     let (senders, mut receivers) = mailboxes(2, 1024);

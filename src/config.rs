@@ -77,6 +77,16 @@ pub struct Args {
     #[arg(long, default_value_t = crate::limits::INLINE_OBJECTS_BYTES_BUDGET, env = "S3CORE_INLINE_BUDGET_BYTES")]
     pub inline_budget_bytes: usize,
 
+    /// Test only: journal length that triggers a checkpoint (online and at start). Small
+    /// values make journals rotate many times a second, for the crash tests.
+    #[arg(long, hide = true, default_value_t = crate::limits::JOURNAL_COMPACT_BYTES, env = "S3CORE_JOURNAL_CHECKPOINT_BYTES")]
+    pub journal_checkpoint_bytes: u64,
+
+    /// Test only: journal I/O failures to inject, e.g. `journal-fsync:after=3,count=1,errno=EIO`
+    /// (grammar in `store::faults` and docs/CRASH-TESTING.md). Never on data you care about.
+    #[arg(long, hide = true, env = "S3CORE_FAULT_INJECTION")]
+    pub fault_injection: Option<String>,
+
     /// Log level: error, warn, info, debug or trace. Logs go to standard error.
     #[arg(long, default_value = "info", env = "S3CORE_LOG_LEVEL")]
     pub log_level: log::LevelFilter,
@@ -97,6 +107,10 @@ pub struct Config {
     /// What the S3 layer takes (credentials, checksums, part sizes, virtual hosts).
     pub s3: std::sync::Arc<crate::s3::Settings>,
     pub log_level: log::LevelFilter,
+    /// Journal length that triggers a checkpoint (`JOURNAL_COMPACT_BYTES` unless testing).
+    pub journal_checkpoint_bytes: u64,
+    /// Test only: journal I/O failures to inject (`None`: off).
+    pub fault_injection: Option<Vec<crate::store::faults::FaultRule>>,
 }
 
 /// Most cores one process runs (one runtime, listener and shard set each).
@@ -116,6 +130,17 @@ impl Config {
         if args.multipart_min_part_bytes > crate::limits::OBJECT_BYTES_MAX {
             return Err("--multipart-min-part-bytes cannot exceed the 5 GiB part size limit".into());
         }
+        let checkpoint_bytes_min = crate::limits::JOURNAL_CHECKPOINT_BYTES_MIN;
+        if args.journal_checkpoint_bytes < checkpoint_bytes_min {
+            return Err(format!("--journal-checkpoint-bytes must be at least {checkpoint_bytes_min}"));
+        }
+        let fault_injection = match &args.fault_injection {
+            Some(plan) => Some(
+                crate::store::faults::parse_rules(plan)
+                    .map_err(|reason| format!("--fault-injection {plan:?}: {reason}"))?,
+            ),
+            None => None,
+        };
         let mut credentials = crate::s3::auth::Credentials::default();
         if let (Some(access), Some(secret)) = (&args.access_key, &args.secret_key) {
             if access.is_empty() || secret.is_empty() {
@@ -147,6 +172,8 @@ impl Config {
             sendfile_min_bytes: args.sendfile_min_bytes,
             inline_budget_bytes: args.inline_budget_bytes,
             log_level: args.log_level,
+            journal_checkpoint_bytes: args.journal_checkpoint_bytes,
+            fault_injection,
         })
     }
 }
@@ -183,5 +210,18 @@ mod tests {
         assert_eq!(parse(&["--cores", "3"]).unwrap().cores, 3);
         assert!(parse(&["--access-key", "a"]).is_err(), "a key needs its secret");
         assert!(!parse(&["--access-key", "a", "--secret-key", "b"]).unwrap().s3.credentials.is_open());
+    }
+
+    #[test]
+    fn test_knobs_are_off_by_default_and_validated() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.journal_checkpoint_bytes, crate::limits::JOURNAL_COMPACT_BYTES);
+        assert!(config.fault_injection.is_none());
+        assert_eq!(parse(&["--journal-checkpoint-bytes", "16384"]).unwrap().journal_checkpoint_bytes, 16384);
+        assert!(parse(&["--journal-checkpoint-bytes", "100"]).is_err());
+        let config = parse(&["--fault-injection", "journal-fsync:after=3,count=1,errno=EIO"]).unwrap();
+        assert_eq!(config.fault_injection.map(|rules| rules.len()), Some(1));
+        assert!(parse(&["--fault-injection", "journal-fsync:after=three"]).is_err());
+        assert!(parse(&["--fault-injection", ""]).is_err());
     }
 }

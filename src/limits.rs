@@ -52,7 +52,7 @@ pub(crate) const CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
 pub(crate) const BLOCK_IO_BUFFER_BYTES: usize = 256 * 1024;
 /// Staging buffer of an upload or a cold read beyond a core's buffer leases: memory then
 /// grows by this much per such request, not by `BLOCK_IO_BUFFER_BYTES`.
-pub const SMALL_IO_BUFFER_BYTES: usize = 64 * 1024;
+pub(crate) const SMALL_IO_BUFFER_BYTES: usize = 64 * 1024;
 /// An idle keep-alive connection is closed after this long.
 pub(crate) const IDLE_TIMEOUT_MS: u64 = 60_000;
 /// A request head or body that stalls this long is abandoned (slow-loris defence).
@@ -61,7 +61,7 @@ pub(crate) const READ_TIMEOUT_MS: u64 = 30_000;
 /// grace: a body's deadline is `READ_TIMEOUT_MS` plus one second per this many bytes
 /// received, so a client dribbling bytes just under the per-read timeout cannot hold a
 /// connection (and its buffers) for days. Far below any real client on the node or the LAN.
-pub const BODY_BYTES_PER_S_MIN: u64 = 16 * 1024;
+pub(crate) const BODY_BYTES_PER_S_MIN: u64 = 16 * 1024;
 /// A response write that makes no progress this long is abandoned.
 pub(crate) const WRITE_TIMEOUT_MS: u64 = 30_000;
 /// Request body bytes we drain (rather than close the connection) after an early error.
@@ -76,10 +76,18 @@ pub(crate) const STORAGE_RESERVE_BYTES: u64 = 8 * 1024 * 1024;
 pub(crate) const MAILBOX_CAPACITY: usize = 1024;
 /// Journal size that triggers a checkpoint (online, and at start); a journal is also
 /// checkpointed once it is twice the size of its last checkpoint.
-pub(crate) const JOURNAL_COMPACT_BYTES: u64 = 64 * 1024 * 1024;
+pub const JOURNAL_COMPACT_BYTES: u64 = 64 * 1024 * 1024;
+/// Smallest checkpoint threshold `--journal-checkpoint-bytes` (a test knob) accepts.
+pub(crate) const JOURNAL_CHECKPOINT_BYTES_MIN: u64 = 4 * 1024;
+/// Attempts at the directory fsync that makes a checkpoint's rename over its journal durable
+/// before the shard stops acknowledging writes; the first retry waits
+/// `CHECKPOINT_DIRECTORY_SYNC_BACKOFF_MS`, each next one twice as long (150 ms in all).
+pub(crate) const CHECKPOINT_DIRECTORY_SYNC_ATTEMPTS: u32 = 5;
+pub(crate) const CHECKPOINT_DIRECTORY_SYNC_BACKOFF_MS: u64 = 10;
 /// Largest journal record accepted on replay; anything larger is a torn or corrupt tail.
 pub(crate) const JOURNAL_RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 const _: () = assert!(CONNECTION_BUFFER_BYTES <= REQUEST_HEAD_BYTES_MAX);
+const _: () = assert!(JOURNAL_CHECKPOINT_BYTES_MIN <= JOURNAL_COMPACT_BYTES);
 const _: () = assert!(INLINE_OBJECT_BYTES_MAX < BLOCK_IO_BUFFER_BYTES);
 const _: () = assert!(DELETE_OBJECTS_KEYS_MAX * KEY_BYTES_MAX * 2 <= XML_BODY_BYTES_MAX * 2);

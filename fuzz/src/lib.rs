@@ -9,7 +9,7 @@
 use s3core::http::chunked::{ChunkDecoder, ChunkError};
 use s3core::http::request::RequestHead;
 use s3core::s3::range::{parse_range, RangeRequest};
-use s3core::store::journal::{checkpoint_bytes, encode_frame, replay_bytes, JOURNAL_MAGIC};
+use s3core::store::journal::{checkpoint_bytes, encode_frame, replay_bytes, ReplayError, JOURNAL_MAGIC};
 use s3core::store::journal_entry::JournalEntry;
 
 /// Splits off the first byte (a selector or seed), or `None` for empty input.
@@ -403,43 +403,33 @@ pub fn xml_tagging(data: &[u8]) {
 /// Selector bit 0 clear: the input is a journal file as is (most inputs are then refused as
 /// foreign). Set: the input is framed by us (valid lengths and CRCs around fuzzer payloads),
 /// so decoding and applying entries is exercised past the checksums; a frame is
-/// `[u16 length][payload]` in the input.
+/// `[u16 length][payload]` in the input. Replay must then stop exactly where expected: refuse
+/// the journal at the first payload that does not decode (a valid CRC is never a torn write),
+/// cut at the first empty frame (zeros past the end), or take every entry.
 pub fn journal(data: &[u8]) {
     let Some((selector, rest)) = split_first(data) else {
         return;
     };
-    let bytes = if selector & 1 == 0 {
-        rest.to_vec()
+    let (bytes, expected) = if selector & 1 == 0 {
+        (rest.to_vec(), None)
     } else {
-        let mut bytes = JOURNAL_MAGIC.to_vec();
-        let mut input = rest;
-        while input.len() >= 2 {
-            let length = (u16::from_le_bytes([input[0], input[1]]) as usize).min(input.len() - 2);
-            let payload = &input[2..2 + length];
-            input = &input[2 + length..];
-            // Payloads that decode are re-framed through the real encoder; the others get a
-            // correct frame around garbage, which replay must stop at.
-            match JournalEntry::decode(payload) {
-                Ok(entry) => {
-                    let mut again = Vec::new();
-                    entry.encode(&mut again);
-                    assert_eq!(JournalEntry::decode(&again).as_ref(), Ok(&entry), "entry round trip");
-                    encode_frame(&entry, &mut bytes);
-                }
-                Err(_) => {
-                    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-                    bytes.extend_from_slice(&crc32(payload).to_le_bytes());
-                    bytes.extend_from_slice(payload);
-                }
-            }
-        }
-        if selector & 2 != 0 {
-            // A torn tail: the first bytes of one more frame.
-            bytes.extend_from_slice(&rest[..rest.len().min(5)]);
-        }
-        bytes
+        let (bytes, expected) = framed_journal(rest, selector & 2 != 0);
+        (bytes, Some(expected))
     };
-    let Ok(replay) = replay_bytes(&bytes) else {
+    let outcome = replay_bytes(&bytes);
+    match (expected, &outcome) {
+        (None, _) => {}
+        (Some(FramedExpectation::UndecodableAt(offset)), Err(ReplayError::Undecodable { offset: at, .. })) => {
+            assert_eq!(*at, offset, "refused at the wrong frame");
+        }
+        (Some(FramedExpectation::TornAt(offset)), Ok(replay)) => assert_eq!(replay.valid_length, offset),
+        (Some(FramedExpectation::TornAt(offset)), Err(ReplayError::Corrupt { offset: at })) => assert_eq!(*at, offset),
+        (Some(FramedExpectation::Whole(entries, end)), Ok(replay)) => {
+            assert_eq!((replay.entries, replay.valid_length), (entries, end), "every framed entry replays");
+        }
+        (Some(expected), outcome) => panic!("expected {expected:?}, replay gave {outcome:?}"),
+    }
+    let Ok(replay) = outcome else {
         return;
     };
     assert_eq!(replay.file_length, bytes.len() as u64);
@@ -457,6 +447,60 @@ pub fn journal(data: &[u8]) {
     referenced.sort();
     referenced_again.sort();
     assert_eq!(referenced, referenced_again, "a checkpoint keeps every referenced block");
+}
+
+/// Where replay of a journal we framed must stop.
+#[derive(Debug, Clone, Copy)]
+enum FramedExpectation {
+    /// Every frame is an entry: this many, ending here (before any torn tail).
+    Whole(u64, u64),
+    /// The first frame with a valid CRC that does not decode begins here.
+    UndecodableAt(u64),
+    /// The first empty frame (what zeros past the written end look like) begins here.
+    TornAt(u64),
+}
+
+/// A journal of the fuzzer's payloads, each in a frame with a correct length and CRC, and
+/// optionally a torn tail; and where replay must stop.
+fn framed_journal(rest: &[u8], torn: bool) -> (Vec<u8>, FramedExpectation) {
+    let mut bytes = JOURNAL_MAGIC.to_vec();
+    let mut first_stop = None;
+    let mut entries = 0;
+    let mut input = rest;
+    while input.len() >= 2 {
+        let length = (u16::from_le_bytes([input[0], input[1]]) as usize).min(input.len() - 2);
+        let payload = &input[2..2 + length];
+        input = &input[2 + length..];
+        let offset = bytes.len() as u64;
+        // Payloads that decode are re-framed through the real encoder; the others get a
+        // correct frame around garbage.
+        match JournalEntry::decode(payload) {
+            Ok(entry) => {
+                let mut again = Vec::new();
+                entry.encode(&mut again);
+                assert_eq!(JournalEntry::decode(&again).as_ref(), Ok(&entry), "entry round trip");
+                encode_frame(&entry, &mut bytes);
+                entries += u64::from(first_stop.is_none());
+            }
+            Err(_) => {
+                let stop = if payload.is_empty() {
+                    FramedExpectation::TornAt(offset)
+                } else {
+                    FramedExpectation::UndecodableAt(offset)
+                };
+                first_stop.get_or_insert(stop);
+                bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                bytes.extend_from_slice(&crc32(payload).to_le_bytes());
+                bytes.extend_from_slice(payload);
+            }
+        }
+    }
+    let end = bytes.len() as u64;
+    if torn {
+        // A torn tail: the first bytes of one more frame (shorter than a frame header).
+        bytes.extend_from_slice(&rest[..rest.len().min(5)]);
+    }
+    (bytes, first_stop.unwrap_or(FramedExpectation::Whole(entries, end)))
 }
 
 /// CRC-32 (IEEE), as the journal frames use; bitwise, to need no extra crate.

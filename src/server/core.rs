@@ -94,7 +94,9 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String>
             .await
             .map_err(|e| format!("cannot open {}: {e}", shard.journal_path.display()))?;
         let sync = GroupSync::new_journal(file, shard.journal_length, crate::store::journal::batch_end_frame);
-        local[shard.id] = Some(Shard::new(shard.state, shard.journal_path, sync, blocks.clone()));
+        sync.set_fault_plan(crate::store::faults::installed());
+        let checkpoint_bytes = plan.config.journal_checkpoint_bytes;
+        local[shard.id] = Some(Shard::new(shard.state, shard.journal_path, sync, blocks.clone(), checkpoint_bytes));
     }
     let options = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(LISTEN_BACKLOG);
     let listener = TcpListener::bind_with_config(plan.listen, &options)

@@ -34,9 +34,11 @@ impl std::error::Error for StartError {}
 /// Runs the server until the process is killed.
 pub fn run(config: Config) -> Result<(), StartError> {
     let config = Arc::new(config);
+    log_test_knobs(&config);
     // Before recovery: replayed inline bodies are charged to the same budget.
     crate::store::inline_budget::INLINE_BODIES.set_budget(config.inline_budget_bytes);
-    let recovered = recovery::open(&config.data_dir, config.cores).map_err(|e| StartError(e.to_string()))?;
+    let recovered = recovery::open(&config.data_dir, config.cores, config.journal_checkpoint_bytes)
+        .map_err(|e| StartError(e.to_string()))?;
     let shard_count = recovered.shards.len();
     let open_files = open_files::settle(config.cores, shard_count).map_err(StartError)?;
     let (senders, mut mailboxes) = router::mailboxes(config.cores, MAILBOX_CAPACITY);
@@ -97,6 +99,21 @@ pub fn run(config: Config) -> Result<(), StartError> {
         }
     }
     Ok(())
+}
+
+/// Installs the fault plan, and says loudly that test-only settings are on.
+fn log_test_knobs(config: &Config) {
+    if let Some(rules) = &config.fault_injection {
+        let plan = crate::store::faults::install(rules.clone());
+        log::warn!("FAULT INJECTION IS ON (test only): journal I/O will fail on purpose: {plan}");
+    }
+    if config.journal_checkpoint_bytes != crate::limits::JOURNAL_COMPACT_BYTES {
+        log::warn!(
+            "journal checkpoint threshold set to {} bytes (a test setting; default {})",
+            config.journal_checkpoint_bytes,
+            crate::limits::JOURNAL_COMPACT_BYTES
+        );
+    }
 }
 
 fn log_driver() {

@@ -7,11 +7,13 @@
 //! 3. append the same entry to the journal's pending batch;
 //! 4. await the group commit; only then reply and unlink the blocks the change released.
 //!
-//! A failed flush rebuilds the state from the durable journal (see `group_sync`).
+//! A failed flush rebuilds the state from the durable journal (see `group_sync`). A journal
+//! fenced after a checkpoint whose rename could not be made durable refuses every write with
+//! 503 ServiceUnavailable before anything is applied; reads go on.
 
 use std::cell::RefCell;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::super::store::blocks::BlockStore;
@@ -62,17 +64,25 @@ pub struct Shard {
     state: Rc<RefCell<ShardState>>,
     journal: Journal,
     blocks: Rc<BlockStore>,
+    /// Journal length that triggers a checkpoint (`--journal-checkpoint-bytes`).
+    checkpoint_bytes: u64,
 }
 
 impl Shard {
-    pub fn new(state: ShardState, journal_path: PathBuf, journal: Rc<GroupSync>, blocks: Rc<BlockStore>) -> Rc<Shard> {
+    pub fn new(
+        state: ShardState,
+        journal_path: PathBuf,
+        journal: Rc<GroupSync>,
+        blocks: Rc<BlockStore>,
+        checkpoint_bytes: u64,
+    ) -> Rc<Shard> {
         let state = Rc::new(RefCell::new(state));
         let rebuild_state = state.clone();
         let rebuild_path = journal_path.clone();
         journal.set_on_failure(move |durable_length| {
             rebuild(&rebuild_state, &rebuild_path, durable_length);
         });
-        Rc::new(Shard { journal_path, state, journal: Journal::new(journal), blocks })
+        Rc::new(Shard { journal_path, state, journal: Journal::new(journal), blocks, checkpoint_bytes })
     }
 
     // ----- buckets -----
@@ -162,6 +172,7 @@ impl Shard {
         let mut released = Released::default();
         let mut changed = false;
         {
+            self.check_writable()?;
             let mut state = self.state.borrow_mut();
             if state.bucket(&bucket).is_none() {
                 return Err(s3_error!(NoSuchBucket));
@@ -305,6 +316,7 @@ impl Shard {
 
     /// Applies, journals and commits one entry.
     async fn mutate(&self, entry: JournalEntry) -> Result<(), S3Error> {
+        self.check_writable()?;
         let released = self.state.borrow_mut().apply(&entry);
         self.journal.append(&entry);
         self.commit(released).await
@@ -312,7 +324,26 @@ impl Shard {
 
     /// Acknowledges a request that changed nothing only once the state it observed is durable.
     async fn barrier(&self) -> Result<(), S3Error> {
-        self.journal.barrier().await.map_err(|error| S3Error::from_io("journal barrier", &error))
+        self.check_writable()?;
+        self.journal.barrier().await.map_err(|error| self.journal_error("journal barrier", &error))
+    }
+
+    /// Refuses writes once the journal is fenced (see `GroupSync::is_fenced`), before any
+    /// change is applied in memory.
+    fn check_writable(&self) -> Result<(), S3Error> {
+        if self.journal.group_sync().is_fenced() {
+            return Err(fenced_error());
+        }
+        Ok(())
+    }
+
+    /// The answer to a write whose journal commit failed.
+    fn journal_error(&self, context: &str, error: &io::Error) -> S3Error {
+        if self.journal.group_sync().is_fenced() {
+            log::error!("{}: {context}: {error} (journal fenced)", self.journal_path.display());
+            return fenced_error();
+        }
+        S3Error::from_io(context, error)
     }
 
     /// Waits for the pending batch to be durable, then frees what it released.
@@ -332,18 +363,18 @@ impl Shard {
                 }
                 Ok(())
             }
-            Err(error) => Err(S3Error::from_io("journal commit", &error)),
+            Err(error) => Err(self.journal_error("journal commit", &error)),
         }
     }
 }
 
 impl Shard {
-    /// Starts an online checkpoint once the journal outgrows `JOURNAL_COMPACT_BYTES`, which
+    /// Starts an online checkpoint once the journal outgrows `checkpoint_bytes`, which
     /// bounds both disk use and recovery time. The snapshot is taken here, synchronously, so
     /// it holds exactly the entries appended so far (see `GroupSync::rotate`).
     fn checkpoint_if_long(&self) {
         let sync = self.journal.group_sync();
-        let threshold = crate::limits::JOURNAL_COMPACT_BYTES.max(2 * sync.checkpoint_length());
+        let threshold = self.checkpoint_bytes.max(2 * sync.checkpoint_length());
         if sync.durable_length() <= threshold || sync.rotation_pending() {
             return;
         }
@@ -352,22 +383,66 @@ impl Shard {
     }
 }
 
+/// Writes on a fenced journal: whatever errno fenced it, the client should retry (elsewhere or
+/// after a restart), and the data it can read is intact.
+fn fenced_error() -> S3Error {
+    s3_error!(
+        ServiceUnavailable,
+        "This bucket's metadata journal cannot be made durable: writes are refused until the server restarts; reads still work."
+    )
+}
+
 /// Replaces the in-memory state with what the durable journal holds, after a failed flush.
-fn rebuild(state: &RefCell<ShardState>, path: &PathBuf, durable_length: u64) {
-    let rebuilt = std::fs::read(path).and_then(|mut bytes| {
-        bytes.truncate(durable_length as usize);
-        journal::replay_bytes(&bytes).map_err(|error| io::Error::other(format!("journal replay failed: {error:?}")))
-    });
-    match rebuilt {
+fn rebuild(state: &RefCell<ShardState>, path: &Path, durable_length: u64) {
+    match durable_state(path, durable_length) {
         Ok(replay) => {
             *state.borrow_mut() = replay.state;
             log::warn!("{}: state rebuilt from {} durable journal entries", path.display(), replay.entries);
         }
         Err(error) => {
-            // The journal on disk is still right; only this process's view is stale. Stop
-            // rather than serve a namespace that disagrees with what restart would show.
-            log::error!("{}: cannot rebuild state after a failed flush: {error}", path.display());
+            // This process's view is stale and the journal cannot give it back now. Stop
+            // rather than serve a namespace that disagrees with what the journal holds: a
+            // restart replays it again (and refuses it, with the same offset, if an entry
+            // does not decode).
+            log::error!("{}: cannot rebuild state after a failed flush: {error}; stopping", path.display());
             std::process::abort();
         }
+    }
+}
+
+/// The state held by the first `durable_length` bytes of the journal at `path`.
+fn durable_state(path: &Path, durable_length: u64) -> Result<journal::Replay, String> {
+    let mut bytes = std::fs::read(path).map_err(|error| format!("cannot read the journal: {error}"))?;
+    bytes.truncate(durable_length as usize);
+    let replay = journal::replay_bytes(&bytes).map_err(|error| format!("journal replay failed: {error}"))?;
+    if replay.valid_length < durable_length {
+        // Durable bytes end with a complete batch: a shorter valid prefix would drop
+        // acknowledged entries.
+        return Err(format!("only {} of {durable_length} durable bytes replay", replay.valid_length));
+    }
+    Ok(replay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::journal::{encode_frame, JOURNAL_MAGIC};
+
+    #[test]
+    fn a_rebuild_over_an_undecodable_durable_entry_fails_naming_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard.journal");
+        let mut bytes = JOURNAL_MAGIC.to_vec();
+        encode_frame(&JournalEntry::CreateBucket { bucket: "a".into(), created_ms: 1 }, &mut bytes);
+        let offset = bytes.len();
+        let payload = [99u8, 7];
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        encode_frame(&JournalEntry::CreateBucket { bucket: "b".into(), created_ms: 2 }, &mut bytes);
+        std::fs::write(&path, &bytes).unwrap();
+        let error = durable_state(&path, bytes.len() as u64).expect_err("the rebuild must not skip entries");
+        assert!(error.contains(&format!("byte {offset}")), "{error}");
+        assert_eq!(durable_state(&path, offset as u64).unwrap().entries, 1, "the prefix before it is fine");
     }
 }

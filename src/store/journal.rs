@@ -1,15 +1,18 @@
 //! A shard's metadata journal: an append-only file of checksummed entries.
 //!
 //! File format: an 8-byte magic, then frames of `[u32 payload length][u32 CRC-32 of payload]
-//! [payload]`, little-endian. Replay stops at the first frame that is incomplete, too large or
-//! fails its checksum: that is a torn tail from a crash mid-append, and it is cut off. Entries
-//! before it were acknowledged only after the fsync that covered them.
+//! [payload]`, little-endian. Replay stops at the first frame that is incomplete, empty, too
+//! large or fails its checksum: that is a torn tail from a crash mid-append, and it is cut off.
+//! Entries before it were acknowledged only after the fsync that covered them. A frame whose
+//! checksum is valid but whose entry does not decode is not a torn write (a bug, or a journal
+//! of another version): replay refuses the journal rather than cut acknowledged entries.
 
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
+use super::codec::CodecError;
 use super::group_sync::GroupSync;
 use super::index::ShardState;
 use super::journal_entry::{JournalEntry, BATCH_END_PAYLOAD_BYTES};
@@ -50,6 +53,27 @@ pub enum ReplayError {
     Corrupt {
         offset: u64,
     },
+    /// A frame at `offset` whose checksum is valid but whose entry this build cannot decode:
+    /// a bug or a journal written by another version, never a torn write.
+    Undecodable {
+        offset: u64,
+        reason: CodecError,
+    },
+}
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayError::Io(error) => write!(f, "{error}"),
+            ReplayError::Foreign => f.write_str("not an s3core journal"),
+            ReplayError::Corrupt { offset } => {
+                write!(f, "damaged entry at byte {offset} with complete batches after it")
+            }
+            ReplayError::Undecodable { offset, reason } => {
+                write!(f, "the entry at byte {offset} has a valid checksum but does not decode ({reason})")
+            }
+        }
+    }
 }
 
 /// Rebuilds a shard's state from the journal bytes.
@@ -60,10 +84,16 @@ pub fn replay_bytes(bytes: &[u8]) -> Result<Replay, ReplayError> {
     let mut state = ShardState::default();
     let mut position = JOURNAL_MAGIC.len();
     let mut entries = 0;
-    while let Some((entry, next)) = next_frame(bytes, position) {
-        state.apply(&entry);
-        entries += 1;
-        position = next;
+    loop {
+        match next_frame(bytes, position) {
+            Frame::Entry(entry, next) => {
+                state.apply(&entry);
+                entries += 1;
+                position = next;
+            }
+            Frame::Undecodable(reason) => return Err(ReplayError::Undecodable { offset: position as u64, reason }),
+            Frame::Torn => break,
+        }
     }
     if later_batch_follows(bytes, position) {
         return Err(ReplayError::Corrupt { offset: position as u64 });
@@ -82,7 +112,7 @@ fn later_batch_follows(bytes: &[u8], damaged: usize) -> bool {
             return false;
         }
         match next_frame(bytes, at) {
-            Some((JournalEntry::BatchEnd { start }, _)) => start > damaged as u64,
+            Frame::Entry(JournalEntry::BatchEnd { start }, _) => start > damaged as u64,
             _ => false,
         }
     })
@@ -95,20 +125,39 @@ pub fn batch_end_frame(start: u64) -> Vec<u8> {
     out
 }
 
-fn next_frame(bytes: &[u8], position: usize) -> Option<(JournalEntry, usize)> {
-    let header = bytes.get(position..position + FRAME_HEADER_BYTES)?;
-    let length = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
-    let checksum = u32::from_le_bytes(header[4..].try_into().ok()?);
-    if length > JOURNAL_RECORD_BYTES_MAX {
-        return None;
+/// What the bytes at a position of a journal hold.
+enum Frame {
+    /// A complete entry, and the position after it.
+    Entry(JournalEntry, usize),
+    /// Incomplete, oversized, empty or failing its checksum: a torn tail starts here.
+    Torn,
+    /// A valid checksum around a payload that does not decode. A torn write does not produce
+    /// a matching CRC-32; a bug or another version's entry does: never cut as a torn tail.
+    Undecodable(CodecError),
+}
+
+fn next_frame(bytes: &[u8], position: usize) -> Frame {
+    let Some(header) = bytes.get(position..position + FRAME_HEADER_BYTES) else {
+        return Frame::Torn;
+    };
+    let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let checksum = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    // No entry is empty. An empty frame with CRC 0 (valid for no bytes) is what zeros past
+    // the written end look like, which a power cut can leave.
+    if length == 0 || length > JOURNAL_RECORD_BYTES_MAX {
+        return Frame::Torn;
     }
     let start = position + FRAME_HEADER_BYTES;
-    let payload = bytes.get(start..start.checked_add(length)?)?;
+    let Some(payload) = bytes.get(start..start + length) else {
+        return Frame::Torn;
+    };
     if crc32fast::hash(payload) != checksum {
-        return None;
+        return Frame::Torn;
     }
-    let entry = JournalEntry::decode(payload).ok()?;
-    Some((entry, start + length))
+    match JournalEntry::decode(payload) {
+        Ok(entry) => Frame::Entry(entry, start + length),
+        Err(reason) => Frame::Undecodable(reason),
+    }
 }
 
 /// Reads and replays a journal file, cutting a torn tail off durably.
@@ -238,6 +287,42 @@ mod tests {
         let mut corrupt = bytes.clone();
         corrupt[damaged + 9] ^= 0xFF;
         assert!(matches!(replay_bytes(&corrupt), Err(ReplayError::Corrupt { offset }) if offset == damaged as u64));
+    }
+
+    /// A frame around `payload` with a correct length and CRC.
+    fn raw_frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_le_bytes().to_vec();
+        out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn a_frame_with_a_valid_checksum_that_does_not_decode_is_refused_not_cut() {
+        let entries = [JournalEntry::CreateBucket { bucket: "a".into(), created_ms: 1 }];
+        let mut bytes = journal_with(&entries);
+        let offset = bytes.len() as u64;
+        // Entry type 99 does not exist in this build: a newer s3core, or a bug, wrote it.
+        bytes.extend(raw_frame(&[99, 1, 2, 3]));
+        match replay_bytes(&bytes) {
+            Err(ReplayError::Undecodable { offset: at, .. }) => assert_eq!(at, offset),
+            other => panic!("an undecodable entry with a valid CRC must refuse the replay, got {other:?}"),
+        }
+        // Also when complete entries follow it.
+        encode_frame(&JournalEntry::CreateBucket { bucket: "b".into(), created_ms: 2 }, &mut bytes);
+        assert!(matches!(replay_bytes(&bytes), Err(ReplayError::Undecodable { offset: at, .. }) if at == offset));
+    }
+
+    #[test]
+    fn a_zero_filled_tail_is_a_torn_tail() {
+        // A power cut can leave the file longer than what was written, with zeros: the header
+        // of an empty payload whose CRC (0) is valid. No entry is ever empty.
+        let entries = [JournalEntry::CreateBucket { bucket: "a".into(), created_ms: 1 }];
+        let mut bytes = journal_with(&entries);
+        let valid = bytes.len() as u64;
+        bytes.extend([0u8; 64]);
+        let replay = replay_bytes(&bytes).unwrap();
+        assert_eq!((replay.entries, replay.valid_length), (1, valid));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod blocks;
 pub(crate) mod codec;
 pub(crate) mod durable;
+pub(crate) mod faults;
 pub mod group_sync;
 pub mod index;
 pub(crate) mod inline_budget;

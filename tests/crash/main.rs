@@ -5,6 +5,8 @@
 //! random moment, restarted on the same data dir, and then every key must show its last
 //! acknowledged state, or, for the one operation per worker that was in flight at the kill,
 //! either the old or the new state, never anything else; listings must agree with GETs.
+//! Most starts use a small journal checkpoint threshold (16–64 KiB), so journals rotate many
+//! times a cycle and some crashes land in the middle of a rotation.
 //!
 //! - `cargo test --test crash`: the bounded form (8 kill cycles, under a minute).
 //! - `S3CORE_CRASH_CYCLES=100 cargo test --release --test crash -- --nocapture`: a soak.
@@ -30,7 +32,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use model::{KeyModel, Rng, Violation};
-use server::Server;
+use server::{Checkpoints, Server};
 use workload::{Stats, Worker};
 
 /// Keys each worker owns in each bucket.
@@ -39,6 +41,12 @@ const KEYS_PER_BUCKET: usize = 6;
 const DEFAULT_CYCLES: usize = 8;
 /// The default run starts no new cycle after this long, however slow the machine.
 const DEFAULT_SECONDS: f64 = 50.0;
+/// Checkpoint thresholds (`--journal-checkpoint-bytes`) a start picks from, uniformly: journals
+/// then rotate many times a cycle, and crashes land in the middle of rotations. The server's
+/// default (64 MiB) is never reached by this workload.
+const SMALL_CHECKPOINT_BYTES: (u64, u64) = (16 * 1024, 64 * 1024);
+/// Percent of starts with a small threshold; the others keep the server's default.
+const SMALL_CHECKPOINT_PERCENT: u64 = 75;
 
 /// The knobs, from the environment.
 #[derive(Debug, Clone)]
@@ -51,6 +59,9 @@ pub struct Options {
     pub run_ms: (u64, u64),
     /// Keep the data dir (and server logs) even when the run passes.
     pub keep: bool,
+    /// The checkpoint threshold of every start (`Some(0)`: the server's default); `None`:
+    /// chosen per start (see `SMALL_CHECKPOINT_PERCENT`).
+    pub checkpoint_bytes: Option<u64>,
 }
 
 fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -77,8 +88,26 @@ impl Options {
                 env_number("S3CORE_CRASH_MAX_MS").unwrap_or(1500),
             ),
             keep: std::env::var_os("S3CORE_CRASH_KEEP").is_some(),
+            checkpoint_bytes: env_number("S3CORE_CRASH_CHECKPOINT_BYTES"),
         }
     }
+
+    /// `--journal-checkpoint-bytes` for the next start (`None`: the server's default).
+    fn next_checkpoint_bytes(&self, rng: &mut Rng) -> Option<u64> {
+        match self.checkpoint_bytes {
+            Some(0) => None,
+            Some(bytes) => Some(bytes),
+            None if rng.percent(SMALL_CHECKPOINT_PERCENT) => {
+                Some(rng.between(SMALL_CHECKPOINT_BYTES.0, SMALL_CHECKPOINT_BYTES.1))
+            }
+            None => None,
+        }
+    }
+}
+
+/// A threshold for the reports.
+fn threshold_text(checkpoint_bytes: Option<u64>) -> String {
+    checkpoint_bytes.map_or("default".to_string(), |bytes| format!("{} KiB", bytes / 1024))
 }
 
 /// How the crash happens and what survives it.
@@ -132,6 +161,13 @@ pub struct Report {
     pub crash_kinds: std::collections::BTreeMap<&'static str, usize>,
     pub slowest_recovery: Duration,
     pub elapsed: Duration,
+    /// Starts with a small checkpoint threshold, of all starts.
+    pub small_threshold_starts: usize,
+    /// Cycles whose workload ran on a server with a small threshold.
+    pub small_threshold_cycles: usize,
+    pub starts: usize,
+    /// What every server log of the run says about checkpoints.
+    pub checkpoints: Checkpoints,
 }
 
 impl Report {
@@ -143,7 +179,9 @@ impl Report {
             "{name}: {} cycles ({}) in {:.1?}; {} operations acknowledged ({}); {} MiB written; \
              {} in flight at a crash (recovery showed {} of their changes and dropped {}; the rest could not change a key), {} sent to a dead server; \
              {} live reads matched; {} key checks and {} listed objects after restarts; \
-             slowest recovery {:?}; {} violations",
+             slowest recovery {:?}; journal checkpoints ({} of {} starts with a small threshold): {} online rotations, \
+             {} shard journals checkpointed at start, {} unfinished checkpoints removed at start \
+             (crashes mid-rotation); {} violations",
             self.cycles,
             kinds.join(", "),
             self.elapsed,
@@ -158,6 +196,11 @@ impl Report {
             self.keys_checked,
             self.listed,
             self.slowest_recovery,
+            self.small_threshold_starts,
+            self.starts,
+            self.checkpoints.online,
+            self.checkpoints.at_start,
+            self.checkpoints.unfinished,
             self.violations.len(),
         )
     }
@@ -195,14 +238,16 @@ pub fn run(options: &Options, harness: &mut dyn Harness, name: &str) -> Report {
     let mut rng = Rng::new(options.seed);
     eprintln!("{name}: seed {} (S3CORE_CRASH_SEED reproduces the choices, not the timing), {options:?}", options.seed);
     let buckets = bucket_names();
-    let mut server = Server::start(&harness.data_dir(), &harness.log_dir());
+    let mut report = Report::default();
+    let threshold = options.next_checkpoint_bytes(&mut rng);
+    report.count_start(threshold);
+    let mut server = Server::start(&harness.data_dir(), &harness.log_dir(), threshold);
     let mut setup = http::Client::new(server.addr);
     for bucket in &buckets {
         let response = setup.request("PUT", &format!("/{bucket}"), &[], b"").expect("create bucket");
         assert_eq!(response.status, 200, "create bucket {bucket}: {}", response.summary());
     }
     let mut models: Vec<Vec<KeyModel>> = (0..options.threads).map(|thread| keys_of(thread, &buckets)).collect();
-    let mut report = Report::default();
     for cycle in 1..=options.cycles {
         if started.elapsed().as_secs_f64() > options.seconds {
             eprintln!("{name}: time budget of {}s spent, stopping after {} cycles", options.seconds, cycle - 1);
@@ -238,6 +283,11 @@ pub fn run(options: &Options, harness: &mut dyn Harness, name: &str) -> Report {
             cycle_violations += result.violations.len();
             report.violations.extend(result.violations);
         }
+        let crashed_threshold = server.checkpoint_bytes;
+        report.small_threshold_cycles += usize::from(!idle && crashed_threshold.is_some());
+        let rotations = Checkpoints::in_log(&server.stderr()).online;
+        server.checkpoint_bytes = options.next_checkpoint_bytes(&mut rng);
+        report.count_start(server.checkpoint_bytes);
         harness.restart(&mut server);
         report.slowest_recovery = report.slowest_recovery.max(server.last_start);
         let verification = match verify::verify(server.addr, cycle, &mut models, &buckets) {
@@ -249,9 +299,11 @@ pub fn run(options: &Options, harness: &mut dyn Harness, name: &str) -> Report {
         };
         cycle_violations += verification.violations.len();
         eprintln!(
-            "{name}: cycle {cycle}/{}: {kind} after {run_for:?}: {} acknowledged, {} in flight ({} visible after recovery, {} not); \
+            "{name}: cycle {cycle}/{}: {kind} after {run_for:?} (checkpoint threshold {}, {rotations} rotations): \
+             {} acknowledged, {} in flight ({} visible after recovery, {} not); \
              recovery {:?}; {} keys ({} present), {} listed; {cycle_violations} violations",
             options.cycles,
+            threshold_text(crashed_threshold),
             cycle_stats.total_acknowledged(),
             cycle_stats.in_flight,
             verification.in_flight_applied,
@@ -271,13 +323,27 @@ pub fn run(options: &Options, harness: &mut dyn Harness, name: &str) -> Report {
     }
     server.kill9();
     report.elapsed = started.elapsed();
+    report.checkpoints = Checkpoints::in_logs(&harness.log_dir());
     report
 }
 
-/// Prints the report and fails on any violation (keeping the evidence).
+impl Report {
+    fn count_start(&mut self, checkpoint_bytes: Option<u64>) {
+        self.starts += 1;
+        self.small_threshold_starts += usize::from(checkpoint_bytes.is_some());
+    }
+}
+
+/// Prints the report and fails on any violation (keeping the evidence), or when journals never
+/// rotated although small thresholds were in use (the run would not have tested rotations).
 fn conclude(report: &Report, name: &str, evidence: Option<PathBuf>) {
     eprintln!("{}", report.summary(name));
     if report.violations.is_empty() {
+        assert!(
+            report.small_threshold_cycles == 0 || report.checkpoints.online > 0,
+            "{name}: {} cycles ran with a small checkpoint threshold and no journal rotated",
+            report.small_threshold_cycles
+        );
         return;
     }
     for violation in report.violations.iter().take(40) {
@@ -431,7 +497,7 @@ fn recovery_makes_the_state_it_serves_durable() {
     let _writeback = powercut::Writeback::hold_dirty_pages();
     let work = tempfile::Builder::new().prefix("s3core-powercut-recovery-").tempdir().expect("temp dir");
     let mut harness = powercut::PowerCut::new(work.path());
-    let mut server = Server::start(&harness.data_dir(), &harness.log_dir());
+    let mut server = Server::start(&harness.data_dir(), &harness.log_dir(), None);
     let bucket = "recovered";
     let mut client = http::Client::new(server.addr);
     assert_eq!(client.request("PUT", &format!("/{bucket}"), &[], b"").unwrap().status, 200);

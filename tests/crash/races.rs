@@ -58,7 +58,7 @@ pub struct RaceReport {
 
 pub fn racing_deletes(kind: DeleteKind, rounds: usize, budget: Duration, seed: u64) -> RaceReport {
     let root = tempfile::Builder::new().prefix("s3core-race-").tempdir().expect("temp dir");
-    let mut server = Server::start(&root.path().join("data"), root.path());
+    let mut server = Server::start(&root.path().join("data"), root.path(), None);
     let bucket = "race";
     let mut setup = Client::new(server.addr);
     assert_eq!(setup.request("PUT", &format!("/{bucket}"), &[], b"").expect("create bucket").status, 200);

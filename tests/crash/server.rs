@@ -1,5 +1,5 @@
 //! The real `s3core` binary as a child process on a given data dir: started, SIGKILLed at any
-//! moment, restarted on the same dir.
+//! moment, restarted on the same dir; and what its logs say about journal checkpoints.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -19,11 +19,13 @@ pub struct Server {
     pub starts: usize,
     /// How long the last start took (spawn to the listening line): recovery time.
     pub last_start: Duration,
+    /// `--journal-checkpoint-bytes` of the next start (`None`: the server's default).
+    pub checkpoint_bytes: Option<u64>,
 }
 
 impl Server {
     /// Starts a server on `data_dir`; its stderr goes to `log_dir/stderr-N.log`.
-    pub fn start(data_dir: &Path, log_dir: &Path) -> Server {
+    pub fn start(data_dir: &Path, log_dir: &Path, checkpoint_bytes: Option<u64>) -> Server {
         let mut server = Server {
             child: None,
             addr: "127.0.0.1:0".parse().unwrap(),
@@ -31,6 +33,7 @@ impl Server {
             log_dir: log_dir.to_path_buf(),
             starts: 0,
             last_start: Duration::ZERO,
+            checkpoint_bytes,
         };
         server.spawn();
         server
@@ -54,7 +57,12 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--cores", "2", "--multipart-min-part-bytes", "1024", "--log-level", "warn"])
+            .args(["--cores", "2", "--multipart-min-part-bytes", "1024", "--log-level", "info"])
+            .args(
+                self.checkpoint_bytes
+                    .iter()
+                    .flat_map(|bytes| ["--journal-checkpoint-bytes".to_string(), bytes.to_string()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
@@ -135,5 +143,51 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// Journal checkpoints that server logs report.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Checkpoints {
+    /// Online rotations (`GroupSync::rotate`) that completed.
+    pub online: u64,
+    /// Checkpoints written by recovery at start.
+    pub at_start: u64,
+    /// Checkpoint files a crash left unfinished, removed at start: crashes mid-rotation.
+    pub unfinished: u64,
+}
+
+impl Checkpoints {
+    /// Counts the checkpoint lines of one server log.
+    pub fn in_log(log: &str) -> Checkpoints {
+        let mut counts = Checkpoints::default();
+        for line in log.lines() {
+            if line.contains("removed an unfinished checkpoint") {
+                counts.unfinished += 1;
+            } else if line.contains("checkpointed to") {
+                if line.contains("s3core::store::recovery") {
+                    counts.at_start += 1;
+                } else {
+                    counts.online += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    /// Counts over every server log in `log_dir` (`stderr-N.log`).
+    pub fn in_logs(log_dir: &Path) -> Checkpoints {
+        let mut total = Checkpoints::default();
+        let entries = std::fs::read_dir(log_dir).into_iter().flatten().flatten();
+        for entry in entries.filter(|entry| entry.file_name().to_string_lossy().starts_with("stderr-")) {
+            total.add(Checkpoints::in_log(&std::fs::read_to_string(entry.path()).unwrap_or_default()));
+        }
+        total
+    }
+
+    pub fn add(&mut self, other: Checkpoints) {
+        self.online += other.online;
+        self.at_start += other.at_start;
+        self.unfinished += other.unfinished;
     }
 }

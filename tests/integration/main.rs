@@ -13,6 +13,7 @@ mod copy;
 mod delete_objects;
 mod hostile;
 mod inline_budget;
+mod journal_faults;
 mod listings;
 mod multipart;
 mod objects;

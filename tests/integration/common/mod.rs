@@ -156,6 +156,39 @@ impl Server {
         self.spawn();
     }
 
+    /// Like `kill9_and_restart`, with other extra flags from now on (e.g. without a fault plan).
+    pub fn kill9_and_restart_with_args(&mut self, extra_args: &[&str]) {
+        self.kill();
+        self.extra_args = extra_args.iter().map(|arg| arg.to_string()).collect();
+        self.spawn();
+    }
+
+    /// Runs the binary on a fresh data dir with `extra_args` (and `env`), expecting it to refuse
+    /// to start: its exit code and stderr. Panics if it is still running after the start timeout.
+    pub fn start_expecting_failure(extra_args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+        let root = tempfile::Builder::new().prefix("s3core-it-").tempdir().expect("temp dir");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_s3core"));
+        command.args(["--listen", "127.0.0.1:0", "--cores", "1", "--data-dir"]).arg(root.path().join("data"));
+        command.args(extra_args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("S3CORE_") {
+                command.env_remove(&name);
+            }
+        }
+        command.envs(env.iter().copied());
+        let mut child = command.spawn().expect("spawn s3core");
+        let deadline = Instant::now() + START_TIMEOUT;
+        while child.try_wait().expect("wait for s3core").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("s3core {extra_args:?} {env:?} kept running: it should have refused to start");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("s3core output");
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+
     /// Whether the process is still running.
     /// The server's process id.
     pub fn pid(&self) -> u32 {
