@@ -69,6 +69,13 @@ pub(crate) const DRAIN_BYTES_MAX: u64 = 64 * 1024;
 /// Concurrent connections per core; more are accepted and closed at once.
 pub(crate) const CONNECTIONS_PER_CORE_MAX: usize = 4096;
 
+/// Threads of the process-wide pool that runs the blocking syscalls and CPU-heavy work that
+/// must not stall a core's event loop (hard links of a copy, checkpoint encoding, journal
+/// rebuilds); every core's runtime hands such work to it.
+pub(crate) const BLOCKING_THREADS: usize = 2;
+/// A core asks the filesystem for its free space at most this often; in between, the answer
+/// is the last one minus what was admitted since.
+pub(crate) const FREE_SPACE_REFRESH_MS: u64 = 100;
 /// Free space kept back from object data so metadata (deletes above all) can always be
 /// journaled: a full disk is left by deleting objects, without a restart.
 pub(crate) const STORAGE_RESERVE_BYTES: u64 = 8 * 1024 * 1024;

@@ -79,16 +79,13 @@ pub(crate) async fn share_data(
         }
         ObjectData::Blocks(extents) => extents,
     };
-    let mut linked = Vec::new();
-    for piece in slice_extents(extents, offset, length) {
-        match services.blocks.link(piece.block) {
-            Ok(block) => linked.push(Extent { block, ..piece }),
-            Err(error) => {
-                discard_extents(services, &linked).await;
-                return Err(S3Error::from_io("linking a block", &error));
-            }
-        }
-    }
+    let pieces: Vec<Extent> = slice_extents(extents, offset, length).collect();
+    let blocks = services
+        .blocks
+        .link_all(pieces.iter().map(|piece| piece.block).collect())
+        .await
+        .map_err(|error| S3Error::from_io("linking blocks", &error))?;
+    let linked: Vec<Extent> = pieces.iter().zip(blocks).map(|(piece, block)| Extent { block, ..*piece }).collect();
     if let Err(error) = services.blocks.sync_directory().await {
         discard_extents(services, &linked).await;
         return Err(S3Error::from_io("syncing block links", &error));

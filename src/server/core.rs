@@ -44,6 +44,8 @@ pub(crate) struct CorePlan {
     pub(crate) owned: Vec<RecoveredShard>,
     pub(crate) next_block_sequence: u64,
     pub(crate) senders: Vec<flume::Sender<Envelope>>,
+    /// The process-wide pool for blocking syscalls and heavy CPU work (see `BLOCKING_THREADS`).
+    pub(crate) blocking: monoio::blocking::DefaultThreadPool,
     /// Connections this core holds at once (`open_files` fits it to the descriptor limit).
     pub(crate) connections_max: usize,
     pub(crate) mailbox: Mailbox,
@@ -55,7 +57,10 @@ pub(crate) fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, St
             log::warn!("core {}: could not pin to CPU {}", plan.core, cpu.id);
         }
     }
-    let runtime = RuntimeBuilder::<FusionDriver>::new().enable_timer().build();
+    let runtime = RuntimeBuilder::<FusionDriver>::new()
+        .enable_timer()
+        .attach_thread_pool(Box::new(plan.blocking.clone()))
+        .build();
     let mut runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {

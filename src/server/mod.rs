@@ -58,6 +58,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         );
     }
 
+    let blocking = monoio::blocking::DefaultThreadPool::new(crate::limits::BLOCKING_THREADS);
     let mut threads = Vec::with_capacity(config.cores);
     let mut listen = config.listen;
     for (core, owned) in shards_by_core.into_iter().enumerate() {
@@ -72,6 +73,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             next_block_sequence: recovered.next_block_sequence[core],
             senders: senders.clone(),
             connections_max: open_files.connections_per_core,
+            blocking: blocking.clone(),
             mailbox: mailboxes.remove(0),
         };
         let thread = std::thread::Builder::new()

@@ -19,7 +19,7 @@ use std::rc::Rc;
 use super::super::store::blocks::BlockStore;
 use crate::error::S3Error;
 use crate::s3_error;
-use crate::store::group_sync::GroupSync;
+use crate::store::group_sync::{Checkpoint, GroupSync};
 use crate::store::index::{ListPage, ListQuery, Released, ShardState};
 use crate::store::journal::{self, Journal};
 use crate::store::journal_entry::JournalEntry;
@@ -378,7 +378,17 @@ impl Shard {
         if sync.durable_length() <= threshold || sync.rotation_pending() {
             return;
         }
-        let checkpoint = journal::checkpoint_bytes(&self.state.borrow());
+        // The snapshot is taken here, on the core (reference counts and names); encoding it,
+        // the bulk of the work, runs on the blocking pool.
+        let started = std::time::Instant::now();
+        let entries: Vec<JournalEntry> = self.state.borrow().snapshot_entries().collect();
+        log::debug!(
+            "{}: checkpoint snapshot of {} entries took {:?} on the core",
+            self.journal_path.display(),
+            entries.len(),
+            started.elapsed()
+        );
+        let checkpoint = Checkpoint::Encode(Box::new(move || journal::encode_checkpoint(entries)));
         sync.rotate(checkpoint, self.journal_path.clone());
     }
 }

@@ -16,12 +16,15 @@ use monoio::fs::{File, OpenOptions};
 use super::group_sync::GroupSync;
 use super::layout;
 use super::record::BlockId;
+use crate::limits::FREE_SPACE_REFRESH_MS;
 
 pub struct BlockStore {
     root: PathBuf,
     core: u16,
     next_sequence: Cell<u64>,
     directory_sync: Rc<GroupSync>,
+    /// The last `statvfs` answer and when it was asked, less what was admitted since.
+    free_space: Cell<Option<(std::time::Instant, u64)>>,
 }
 
 impl BlockStore {
@@ -33,20 +36,32 @@ impl BlockStore {
             core,
             next_sequence: Cell::new(next_sequence),
             directory_sync: GroupSync::new(directory, 0, false),
+            free_space: Cell::new(None),
         })
     }
 
     /// Whether the filesystem can take `bytes` more of object data and still keep
     /// `STORAGE_RESERVE_BYTES` free, so that metadata changes (deletes above all) can always
-    /// be journaled and a full disk is left by deleting. `statvfs` is a cheap metadata call.
+    /// be journaled and a full disk is left by deleting. The filesystem is asked at most every
+    /// `FREE_SPACE_REFRESH_MS` (a `statvfs` per PUT was a syscall on every upload's path);
+    /// in between, bytes admitted since count as used. A write that still finds the disk full
+    /// fails with ENOSPC, which answers the same 507.
     pub(crate) fn has_room_for(&self, bytes: u64) -> bool {
-        match free_bytes(&self.root) {
-            Ok(free) => free >= bytes.saturating_add(crate::limits::STORAGE_RESERVE_BYTES),
-            Err(error) => {
-                log::warn!("statvfs on {} failed: {error}", self.root.display());
-                true
-            }
-        }
+        let now = std::time::Instant::now();
+        let (measured_at, free) = match self.free_space.get() {
+            Some((at, free)) if now.duration_since(at).as_millis() < u128::from(FREE_SPACE_REFRESH_MS) => (at, free),
+            _ => match free_bytes(&self.root) {
+                Ok(free) => (now, free),
+                Err(error) => {
+                    log::warn!("statvfs on {} failed: {error}", self.root.display());
+                    return true;
+                }
+            },
+        };
+        let room = free >= bytes.saturating_add(crate::limits::STORAGE_RESERVE_BYTES);
+        let left = if room { free - bytes } else { free };
+        self.free_space.set(Some((measured_at, left)));
+        room
     }
 
     /// Creates a new, empty block file owned by this core.
@@ -64,18 +79,25 @@ impl BlockStore {
         self.directory_sync.commit().await
     }
 
-    /// Gives `source` (any core's block) a second name owned by this core: a copy that moves
-    /// no bytes. The filesystem's link count is the reference count, so deleting either
+    /// Gives each source (any core's block) a second name owned by this core: a copy that
+    /// moves no bytes. The filesystem's link count is the reference count, so deleting either
     /// object later never touches the other's data. Durable once `sync_directory` returns.
     ///
-    /// `link(2)` is a short metadata operation with no io_uring equivalent in monoio; it runs
-    /// inline on this core.
-    pub(crate) fn link(&self, source: BlockId) -> io::Result<BlockId> {
-        let sequence = self.next_sequence.get();
-        self.next_sequence.set(sequence + 1);
-        let block = BlockId { core: self.core, sequence };
-        std::fs::hard_link(layout::block_path(&self.root, source), layout::block_path(&self.root, block))?;
-        Ok(block)
+    /// `link(2)` has no io_uring op in monoio: the links run on the blocking pool, all of a
+    /// copy's in one task (a 10,000-part object is 10,000 links; inline they stalled every
+    /// connection of the core).
+    pub(crate) async fn link_all(&self, sources: Vec<BlockId>) -> io::Result<Vec<BlockId>> {
+        let first = self.next_sequence.get();
+        self.next_sequence.set(first + sources.len() as u64);
+        let targets: Vec<BlockId> =
+            (0..sources.len() as u64).map(|offset| BlockId { core: self.core, sequence: first + offset }).collect();
+        let root = self.root.clone();
+        let linked = targets.clone();
+        let outcome = monoio::spawn_blocking(move || link_blocks(&root, &sources, &linked)).await;
+        match outcome {
+            Ok(result) => result.map(|()| targets),
+            Err(_) => Err(io::Error::other("the blocking pool dropped a link task")),
+        }
     }
 
     /// Makes directory entries created so far (new blocks, links) durable; group-committed.
@@ -134,6 +156,21 @@ impl BlockStore {
             Err(error) => log::warn!("could not remove block {block:?}: {error}"),
         }
     }
+}
+
+/// Hard-links every source to its target name, on a blocking-pool thread. On a failure the
+/// links already made are removed again, so a failed copy leaves nothing behind.
+fn link_blocks(root: &Path, sources: &[BlockId], targets: &[BlockId]) -> io::Result<()> {
+    debug_assert_eq!(sources.len(), targets.len());
+    for (done, (source, target)) in sources.iter().zip(targets).enumerate() {
+        if let Err(error) = std::fs::hard_link(layout::block_path(root, *source), layout::block_path(root, *target)) {
+            for made in &targets[..done] {
+                let _ = std::fs::remove_file(layout::block_path(root, *made));
+            }
+            return Err(error);
+        }
+    }
+    Ok(())
 }
 
 /// Bytes available to unprivileged writers on the filesystem of `path`.

@@ -84,13 +84,34 @@ impl Future for BatchWait {
     }
 }
 
+/// A checkpoint's bytes: ready, or a snapshot still to be encoded, which the flush task hands
+/// to the blocking pool (encoding a large shard took hundreds of milliseconds of its core).
+pub(crate) enum Checkpoint {
+    /// Bytes encoded by the caller (tests).
+    #[cfg(test)]
+    Bytes(Vec<u8>),
+    Encode(Box<dyn FnOnce() -> Vec<u8> + Send>),
+}
+
+impl Checkpoint {
+    async fn into_bytes(self) -> io::Result<Vec<u8>> {
+        match self {
+            #[cfg(test)]
+            Checkpoint::Bytes(bytes) => Ok(bytes),
+            Checkpoint::Encode(encode) => monoio::spawn_blocking(encode)
+                .await
+                .map_err(|_| io::Error::other("the blocking pool dropped a checkpoint encoding")),
+        }
+    }
+}
+
 /// A requested switch to a fresh file that starts with a checkpoint (journal compaction).
 struct Rotation {
     /// Bytes appended before the checkpoint was taken: they still go to the old file.
     old_bytes: Vec<u8>,
     old_batch: Rc<Batch>,
     /// The new file's first bytes: a checkpoint of the state including everything above.
-    checkpoint: Vec<u8>,
+    checkpoint: Checkpoint,
     /// Where the file lives: the checkpoint is written beside it and renamed over it.
     path: std::path::PathBuf,
 }
@@ -228,7 +249,7 @@ impl GroupSync {
     /// the switch happens atomically by rename once both are durable; later entries go to the
     /// new file. Call with no await between taking the snapshot and this call. Ignored while
     /// another rotation is pending or running: its checkpoint is about to be the journal.
-    pub(crate) fn rotate(self: &Rc<Self>, checkpoint: Vec<u8>, path: std::path::PathBuf) {
+    pub(crate) fn rotate(self: &Rc<Self>, checkpoint: Checkpoint, path: std::path::PathBuf) {
         if self.rotation_pending() || self.is_fenced() {
             return;
         }
@@ -347,7 +368,14 @@ impl GroupSync {
 
     /// Writes the checkpoint and renames it over the journal. Once the rename returned, appends
     /// go to the new file, and they wait until the rename is durable (or the file is fenced).
-    async fn switch_to_checkpoint(&self, path: &Path, checkpoint: Vec<u8>, journal_length: u64) {
+    async fn switch_to_checkpoint(&self, path: &Path, checkpoint: Checkpoint, journal_length: u64) {
+        let checkpoint = match checkpoint.into_bytes().await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                log::warn!("{}: checkpoint not encoded, journal kept: {error}", path.display());
+                return;
+            }
+        };
         let checkpoint_length = checkpoint.len() as u64;
         let file = match self.write_checkpoint(path, checkpoint).await {
             Ok(file) => file,
@@ -707,7 +735,7 @@ mod tests {
             state.apply(&d);
             sync.append(&frame(&d));
             let before = sync.commit();
-            sync.rotate(checkpoint_bytes(&state), path.clone());
+            sync.rotate(Checkpoint::Bytes(checkpoint_bytes(&state)), path.clone());
             let e = create("e");
             sync.append(&frame(&e));
             let after = sync.commit();
@@ -741,7 +769,7 @@ mod tests {
             }
             let before = sync.commit();
             let checkpoint = checkpoint_bytes(&state);
-            sync.rotate(checkpoint.clone(), path.to_path_buf());
+            sync.rotate(Checkpoint::Bytes(checkpoint.clone()), path.to_path_buf());
             before.await.unwrap();
             sync.append(&frame(&create("e")));
             let e = answered(sync.commit()).await;
@@ -822,12 +850,12 @@ mod tests {
             let (a, _) = add("a");
             a.await.unwrap();
             let (b, with_b) = add("b");
-            sync.rotate(with_b, path.clone());
+            sync.rotate(Checkpoint::Bytes(with_b), path.clone());
             yield_once().await;
             // The first rotation is writing b to the old file; c is appended, a second rotation
             // is asked for with c in its snapshot, then d.
             let (c, with_c) = add("c");
-            sync.rotate(with_c, path.clone());
+            sync.rotate(Checkpoint::Bytes(with_c), path.clone());
             let (d, _) = add("d");
             for wait in [b, c, d] {
                 answered(wait).await.unwrap();

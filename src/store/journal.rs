@@ -186,8 +186,14 @@ pub(crate) fn replay_file(path: &Path) -> Result<Replay, ReplayError> {
 
 /// The bytes of a fresh journal holding exactly `state`: a checkpoint.
 pub fn checkpoint_bytes(state: &ShardState) -> Vec<u8> {
+    encode_checkpoint(state.snapshot_entries())
+}
+
+/// The bytes of a fresh journal holding `entries` (a snapshot taken earlier: the shard
+/// encodes its checkpoints on the blocking pool).
+pub(crate) fn encode_checkpoint(entries: impl IntoIterator<Item = JournalEntry>) -> Vec<u8> {
     let mut out = JOURNAL_MAGIC.to_vec();
-    for entry in state.snapshot_entries() {
+    for entry in entries {
         encode_frame(&entry, &mut out);
     }
     out
