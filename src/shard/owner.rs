@@ -66,6 +66,49 @@ pub struct Shard {
     blocks: Rc<BlockStore>,
     /// Journal length that triggers a checkpoint (`--journal-checkpoint-bytes`).
     checkpoint_bytes: u64,
+    rebuilds: Rc<Rebuilds>,
+}
+
+/// Rebuilds of the state from the durable journal after a failed flush. Reading and replaying
+/// a journal of tens of MiB is blocking I/O and CPU work, so it runs on the blocking pool;
+/// meanwhile every operation on the shard waits (`Shard::ready`), so none sees entries that
+/// were applied in memory but never became durable. Failures during a rebuild start a newer
+/// one; only the newest one's result is installed.
+#[derive(Default)]
+struct Rebuilds {
+    started: std::cell::Cell<u64>,
+    finished: std::cell::Cell<u64>,
+    waiters: RefCell<Vec<std::task::Waker>>,
+}
+
+impl Rebuilds {
+    fn start(self: &Rc<Self>, state: Rc<RefCell<ShardState>>, path: PathBuf, durable_length: u64) {
+        let generation = self.started.get() + 1;
+        self.started.set(generation);
+        let this = self.clone();
+        monoio::spawn(async move {
+            let read_path = path.clone();
+            let replayed = monoio::spawn_blocking(move || durable_state(&read_path, durable_length))
+                .await
+                .unwrap_or_else(|_| Err("the blocking pool dropped the rebuild".to_string()));
+            if this.started.get() != generation {
+                return; // a newer failure started a newer rebuild
+            }
+            install(&state, &path, replayed);
+            this.finished.set(generation);
+            for waker in this.waiters.borrow_mut().drain(..) {
+                waker.wake();
+            }
+        });
+    }
+
+    fn poll_ready(&self, context: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.finished.get() == self.started.get() {
+            return std::task::Poll::Ready(());
+        }
+        self.waiters.borrow_mut().push(context.waker().clone());
+        std::task::Poll::Pending
+    }
 }
 
 impl Shard {
@@ -77,12 +120,18 @@ impl Shard {
         checkpoint_bytes: u64,
     ) -> Rc<Shard> {
         let state = Rc::new(RefCell::new(state));
-        let rebuild_state = state.clone();
-        let rebuild_path = journal_path.clone();
+        let rebuilds = Rc::new(Rebuilds::default());
+        let (rebuild_state, rebuild_path, rebuild_gate) = (state.clone(), journal_path.clone(), rebuilds.clone());
         journal.set_on_failure(move |durable_length| {
-            rebuild(&rebuild_state, &rebuild_path, durable_length);
+            rebuild_gate.start(rebuild_state.clone(), rebuild_path.clone(), durable_length);
         });
-        Rc::new(Shard { journal_path, state, journal: Journal::new(journal), blocks, checkpoint_bytes })
+        Rc::new(Shard { journal_path, state, journal: Journal::new(journal), blocks, checkpoint_bytes, rebuilds })
+    }
+
+    /// Waits while the state is being rebuilt after a failed flush (see `Rebuilds`); at once
+    /// otherwise. Every operation passes here first (`ShardRouter::call_shard`).
+    pub(crate) fn ready(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |context| self.rebuilds.poll_ready(context))
     }
 
     // ----- buckets -----
@@ -403,8 +452,8 @@ fn fenced_error() -> S3Error {
 }
 
 /// Replaces the in-memory state with what the durable journal holds, after a failed flush.
-fn rebuild(state: &RefCell<ShardState>, path: &Path, durable_length: u64) {
-    match durable_state(path, durable_length) {
+fn install(state: &RefCell<ShardState>, path: &Path, replayed: Result<journal::Replay, String>) {
+    match replayed {
         Ok(replay) => {
             *state.borrow_mut() = replay.state;
             log::warn!("{}: state rebuilt from {} durable journal entries", path.display(), replay.entries);

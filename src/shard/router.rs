@@ -73,6 +73,7 @@ impl ShardRouter {
         Fut: Future<Output = Result<T, S3Error>> + 'static,
     {
         if let Some(Some(local)) = self.local.get(shard) {
+            local.ready().await;
             return operation(local.clone()).await;
         }
         let owner = owner_core(shard, self.cores);
@@ -84,6 +85,7 @@ impl ShardRouter {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |shard: Rc<Shard>| {
             Box::pin(async move {
+                shard.ready().await;
                 let result = operation(shard).await;
                 // The requester may have gone (its connection closed): nothing to do then.
                 let _ = reply.send(result);
