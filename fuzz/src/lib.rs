@@ -466,6 +466,8 @@ fn framed_journal(rest: &[u8], torn: bool) -> (Vec<u8>, FramedExpectation) {
     let mut bytes = JOURNAL_MAGIC.to_vec();
     let mut first_stop = None;
     let mut entries = 0;
+    // Where the current batch can have begun (a batch end must name a start in its batch).
+    let mut batch_floor = bytes.len() as u64;
     let mut input = rest;
     while input.len() >= 2 {
         let length = (u16::from_le_bytes([input[0], input[1]]) as usize).min(input.len() - 2);
@@ -480,6 +482,12 @@ fn framed_journal(rest: &[u8], torn: bool) -> (Vec<u8>, FramedExpectation) {
                 entry.encode(&mut again);
                 assert_eq!(JournalEntry::decode(&again).as_ref(), Ok(&entry), "entry round trip");
                 encode_frame(&entry, &mut bytes);
+                if let JournalEntry::BatchEnd { start } = entry {
+                    if !(batch_floor..offset).contains(&start) {
+                        first_stop.get_or_insert(FramedExpectation::UndecodableAt(offset));
+                    }
+                    batch_floor = bytes.len() as u64;
+                }
                 entries += u64::from(first_stop.is_none());
             }
             Err(_) => {

@@ -333,6 +333,8 @@ impl GroupSync {
                 Ok(()) => {
                     let mut state = self.state.borrow_mut();
                     state.in_flight = None;
+                    // Outside a cut (failure) or a switch to a checkpoint, durability only grows.
+                    assert!(offset + length >= state.durable_length, "the durable length went back");
                     state.durable_length = offset + length;
                     bytes.clear();
                     state.spare = bytes;
@@ -500,6 +502,9 @@ impl GroupSync {
     }
 
     async fn write_and_sync(&self, mut bytes: Vec<u8>, offset: u64) -> (io::Result<()>, Vec<u8>) {
+        // One flush at a time, always at the durable end: a batch written elsewhere would
+        // overwrite acknowledged entries or leave a hole replay stops at.
+        assert_eq!(offset, self.durable_length(), "a flush must start at the durable length");
         if let (Some(batch_end), false) = (self.batch_end, bytes.is_empty()) {
             bytes.extend_from_slice(&batch_end(offset));
         }

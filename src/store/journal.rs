@@ -84,8 +84,22 @@ pub fn replay_bytes(bytes: &[u8]) -> Result<Replay, ReplayError> {
     let mut state = ShardState::default();
     let mut position = JOURNAL_MAGIC.len();
     let mut entries = 0;
+    // Where the current batch can have begun: right after the previous batch's end.
+    let mut batch_floor = position as u64;
     loop {
         match next_frame(bytes, position) {
+            Frame::Entry(JournalEntry::BatchEnd { start }, next) => {
+                // A batch end names where its batch began: after the previous batch, before
+                // itself. Anything else was never written by a flush (a bug or a skewed
+                // version), whatever its checksum says.
+                if !(batch_floor..position as u64).contains(&start) {
+                    let reason = CodecError("a batch end names a start outside its batch");
+                    return Err(ReplayError::Undecodable { offset: position as u64, reason });
+                }
+                entries += 1;
+                position = next;
+                batch_floor = position as u64;
+            }
             Frame::Entry(entry, next) => {
                 state.apply(&entry);
                 entries += 1;
@@ -329,6 +343,26 @@ mod tests {
         bytes.extend([0u8; 64]);
         let replay = replay_bytes(&bytes).unwrap();
         assert_eq!((replay.entries, replay.valid_length), (1, valid));
+    }
+
+    #[test]
+    fn a_batch_end_naming_a_start_outside_its_batch_is_refused() {
+        let mut bytes = JOURNAL_MAGIC.to_vec();
+        let first = bytes.len() as u64;
+        encode_frame(&JournalEntry::CreateBucket { bucket: "a".into(), created_ms: 1 }, &mut bytes);
+        bytes.extend(batch_end_frame(first));
+        let second = bytes.len() as u64;
+        encode_frame(&JournalEntry::CreateBucket { bucket: "b".into(), created_ms: 2 }, &mut bytes);
+        let good = [bytes.clone(), batch_end_frame(second)].concat();
+        assert_eq!(replay_bytes(&good).unwrap().entries, 4);
+        // A start inside the previous batch, or at the batch end itself, was never written.
+        for start in [first, bytes.len() as u64] {
+            let bad = [bytes.clone(), batch_end_frame(start)].concat();
+            match replay_bytes(&bad) {
+                Err(ReplayError::Undecodable { offset, .. }) => assert_eq!(offset, bytes.len() as u64),
+                other => panic!("start {start}: expected a refusal, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -232,6 +232,16 @@ impl JournalEntry {
 }
 
 fn encode_record(encoder: &mut Encoder<'_>, record: &ObjectRecord) {
+    // Decoding refuses a record whose data disagrees with its size; never write one.
+    let stored = match &record.data {
+        ObjectData::Inline(bytes) => Some(bytes.len() as u64),
+        ObjectData::Blocks(extents) => extents_length(extents),
+    };
+    assert_eq!(stored, Some(record.size), "a record's data must hold exactly its size");
+    if !record.part_sizes.is_empty() {
+        let total = record.part_sizes.iter().try_fold(0u64, |total, part| total.checked_add(*part));
+        assert_eq!(total, Some(record.size), "part sizes must add up to the size");
+    }
     encoder.u64(record.size);
     encoder.str(&record.etag);
     encoder.u64(record.last_modified_ms);
@@ -329,6 +339,10 @@ fn decode_record(decoder: &mut Decoder<'_>) -> Result<ObjectRecord, CodecError> 
     if stored != size {
         return Err(CodecError("object size does not match its data"));
     }
+    let parts_total = part_sizes.iter().try_fold(0u64, |total, part| total.checked_add(*part));
+    if !part_sizes.is_empty() && parts_total != Some(size) {
+        return Err(CodecError("part sizes do not add up to the object size"));
+    }
     Ok(ObjectRecord {
         size,
         etag,
@@ -360,7 +374,8 @@ mod tests {
             user_metadata: vec![("owner".into(), "me".into())],
             tags: vec![("k".into(), "v".into())],
             checksum: Some(("x-amz-checksum-crc32".into(), "AAAAAA==".into())),
-            part_sizes: vec![3, 4],
+            // Parts that add up to the size, as a completion's do.
+            part_sizes: vec![size / 2, size - size / 2],
             completed_upload: None,
             data,
         })
@@ -436,10 +451,27 @@ mod tests {
         let entry = JournalEntry::PutObject {
             bucket: "b".into(),
             key: "k".into(),
-            record: sample_record(ObjectData::Inline(Bytes::from_static(b"hi")), 3),
+            record: sample_record(ObjectData::Inline(Bytes::from_static(b"hi")), 2),
         };
         let mut out = Vec::new();
         entry.encode(&mut out);
-        assert!(JournalEntry::decode(&out).is_err());
+        assert!(JournalEntry::decode(&out).is_ok());
+        // The record's size follows the tag and the two names (u32 length + bytes each):
+        // a size the data does not have, or parts that do not add up to, is refused.
+        let size_at = 1 + (4 + 1) + (4 + 1);
+        assert_eq!(out[size_at..size_at + 8], 2u64.to_le_bytes());
+        out[size_at] = 3;
+        assert_eq!(JournalEntry::decode(&out).unwrap_err().0, "object size does not match its data");
+    }
+
+    #[test]
+    #[should_panic(expected = "a record's data must hold exactly its size")]
+    fn a_record_whose_data_disagrees_with_its_size_is_never_written() {
+        let entry = JournalEntry::PutObject {
+            bucket: "b".into(),
+            key: "k".into(),
+            record: sample_record(ObjectData::Inline(Bytes::from_static(b"hi")), 3),
+        };
+        entry.encode(&mut Vec::new());
     }
 }

@@ -80,6 +80,8 @@ fn journal_entries_with_overflowing_extent_lengths_are_refused() {
         part_number: 1,
         part: PartRecord { size: 5, etag: "e".into(), last_modified_ms: 0, checksum: None, extents: extents.clone() },
     };
+    // The encoder refuses to write a record whose extents do not add up to its size, so the
+    // object entry is written with extents of 5 + 0 bytes and its lengths patched afterwards.
     let object = JournalEntry::PutObject {
         bucket: "b".into(),
         key: "k".into(),
@@ -94,13 +96,22 @@ fn journal_entries_with_overflowing_extent_lengths_are_refused() {
             checksum: None,
             part_sizes: Vec::new(),
             completed_upload: None,
-            data: ObjectData::Blocks(extents),
+            data: ObjectData::Blocks(vec![
+                Extent { block, offset: 0, length: 5 },
+                Extent { block: BlockId { core: 0, sequence: 2 }, offset: 0, length: 0 },
+            ]),
         }),
     };
-    for entry in [part, object] {
-        let mut payload = Vec::new();
-        entry.encode(&mut payload);
+    let mut object_payload = Vec::new();
+    object.encode(&mut object_payload);
+    // The record ends with its extents, 26 bytes each (u16 core, u64 sequence, offset, length).
+    let end = object_payload.len();
+    object_payload[end - 34..end - 26].copy_from_slice(&u64::MAX.to_le_bytes());
+    object_payload[end - 8..].copy_from_slice(&6u64.to_le_bytes());
+    let mut part_payload = Vec::new();
+    part.encode(&mut part_payload);
+    for payload in [part_payload, object_payload] {
         let decoded = std::panic::catch_unwind(|| JournalEntry::decode(&payload).is_err());
-        assert_eq!(decoded.ok(), Some(true), "decode must refuse (not panic on, not accept) {entry:?}");
+        assert_eq!(decoded.ok(), Some(true), "decode must refuse (not panic on, not accept) {payload:?}");
     }
 }
