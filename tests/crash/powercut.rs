@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::model::Rng;
-use crate::server::Server;
+use crate::support::Server;
 use crate::Harness;
 
 pub const ENABLE: &str = "S3CORE_CRASH_POWERCUT";
@@ -216,7 +216,7 @@ impl Harness for PowerCut {
             self.generation += 1;
             self.mounted = Some(Mounted::mount(&image, &self.work.join("mnt")));
         }
-        server.start_again();
+        server.kill9_and_restart();
     }
 
     fn next_cycle_idle(&mut self, _rng: &mut Rng) -> bool {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::*;
+use crate::support::*;
 
 /// The address of the ready line `s3core listening on http://ADDR` (stdout drained after it).
 fn read_listen_address(stdout: std::process::ChildStdout) -> SocketAddr {

@@ -4,7 +4,7 @@
 
 use std::thread;
 
-use crate::common::*;
+use crate::support::*;
 
 /// Objects of several sizes, one of them multipart with parts of unequal size; returns
 /// `(key path, bytes)` pairs.

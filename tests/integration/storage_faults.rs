@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::*;
+use crate::support::*;
 
 /// A tmpfs of `size_mib` mounted on a fresh directory; unmounted on drop.
 struct SmallFilesystem {
