@@ -4,7 +4,9 @@
 #      tests/clients/requirements.txt changes),
 #   2. the lints: cargo fmt --check and cargo clippy (every target, warnings are errors),
 #   3. all Rust tests (cargo test); the tests ignored for needing root (power cuts on loop-mounted
-#      ext4 images, a full tmpfs) with --ignored where this machine allows; and the server
+#      ext4 images, a full tmpfs) with --ignored where this machine allows; the integration
+#      suite again on the paths the defaults leave aside here (S3CORE_TEST_SERVER_ARGS: monoio's
+#      legacy driver, the scalar MD5 kernel, sendfile for every cached body); and the server
 #      binary (cargo build),
 #   4. the real-client compatibility tests (pytest tests/clients) against target/debug/s3core,
 #      twice: in open mode (servers without credentials), then in credentials mode
@@ -67,6 +69,13 @@ if [[ ${#ignored_targets[@]} -gt 0 ]]; then
 else
     echo "test.sh: not root: the tests that need root stay ignored (see cargo's report above)"
 fi
+
+# The integration suite again on the code paths this machine's defaults leave aside (io_uring,
+# AVX-512 lanes and the copy path are the defaults where available). Each server logs the driver
+# and MD5 kernel it runs, and test_switches.rs checks that the log matches these flags.
+SWITCHES="--io-driver legacy --md5-kernel scalar --sendfile-min-bytes 1"
+echo "test.sh: cargo test --test integration, servers started with: $SWITCHES"
+S3CORE_TEST_SERVER_ARGS="$SWITCHES" cargo test --test integration || status=$?
 
 # cargo test builds the binary only when the package has integration tests; make sure.
 echo "test.sh: cargo build"

@@ -25,5 +25,6 @@ mod restart;
 mod send_paths;
 mod storage_faults;
 mod tagging;
+mod test_switches;
 mod upload_framing;
 mod wire;

@@ -3,8 +3,12 @@
 //! left on disk.
 //!
 //! Servers are hermetic: they get flags only, never the `S3CORE_*` environment of whoever
-//! runs the suite. `S3CORE_TEST_BIN` chooses the binary (default: this build's), e.g. the
-//! previous commit's, to show a regression test fails without its fix.
+//! runs the suite. Two variables choose what runs:
+//! - `S3CORE_TEST_BIN`: the binary (default: this build's), e.g. the previous commit's, to show
+//!   a regression test fails without its fix;
+//! - `S3CORE_TEST_SERVER_ARGS`: flags, separated by spaces, given to every server before the
+//!   test's own (which win when both set one), e.g. `--io-driver legacy --md5-kernel scalar`:
+//!   test.sh runs the integration suite again with them.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -24,9 +28,16 @@ pub fn server_binary() -> std::ffi::OsString {
     std::env::var_os("S3CORE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_s3core").into())
 }
 
-/// A `Command` for the server binary with no `S3CORE_*` variable in its environment.
+/// The flags of `S3CORE_TEST_SERVER_ARGS`, which every server of the suites gets first.
+pub fn switch_args() -> Vec<String> {
+    std::env::var("S3CORE_TEST_SERVER_ARGS").unwrap_or_default().split_whitespace().map(str::to_string).collect()
+}
+
+/// A `Command` for the server binary with `S3CORE_TEST_SERVER_ARGS` first and no `S3CORE_*`
+/// variable in its environment.
 pub fn server_command() -> Command {
     let mut command = Command::new(server_binary());
+    command.args(switch_args());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("S3CORE_") {
             command.env_remove(&name);
