@@ -35,6 +35,10 @@ const SYS_CACHESTAT: libc::c_long = 451;
 /// from then on every range is treated as cold.
 static CACHESTAT_WORKS: AtomicBool = AtomicBool::new(true);
 
+/// Set by the first body range sent with `sendfile`, which is logged once: the log then shows
+/// whether this process ever took the zero-copy path (the integration tests read it).
+static SENDFILE_USED: AtomicBool = AtomicBool::new(false);
+
 #[repr(C)]
 struct CachestatRange {
     offset: u64,
@@ -176,6 +180,9 @@ pub(crate) async fn send_file(
             return Err(error);
         }
         wait_writable(stream).await?;
+    }
+    if !SENDFILE_USED.load(Ordering::Relaxed) && !SENDFILE_USED.swap(true, Ordering::Relaxed) {
+        log::info!("sendfile(2) in use: the first body range sent with it had {length} bytes");
     }
     Ok(())
 }
