@@ -1,6 +1,7 @@
 //! Starting the server: recover the data directory, start one pinned thread per core, each
-//! with its own monoio runtime (io_uring, or the legacy driver where io_uring is missing),
-//! `SO_REUSEPORT` listener, mailbox and the shards it owns.
+//! with its own monoio runtime (io_uring, or the legacy driver where io_uring is missing or
+//! the test switch `--io-driver legacy` asks for it), `SO_REUSEPORT` listener, mailbox and the
+//! shards it owns.
 
 mod connection_loop;
 mod context;
