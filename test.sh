@@ -51,9 +51,9 @@ cargo clippy --workspace --all-targets -- -D warnings || status=$?
 echo "test.sh: cargo test"
 cargo test || status=$?
 
-# Tests that need root are ignored (#[ignore = "reason"], shown in cargo's report); run them wherever they
-# can run (CI can): the full-disk test mounts a tmpfs, and the crash test's power-cut mode (loop
-# devices, mkfs.ext4) catches a missing fsync, not only a missing write.
+# Tests that need root are ignored (#[ignore = "reason"], shown in cargo's report); run them
+# wherever they can run (CI can): the full-disk test mounts a tmpfs, and the crash test's
+# power-cut mode (loop devices, mkfs.ext4) catches a missing fsync, not only a missing write.
 ignored_targets=()
 if [[ $(id -u) -eq 0 ]]; then
     ignored_targets+=(--test integration)
