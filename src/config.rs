@@ -5,12 +5,16 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::hash::md5_kernel::{self, Md5Kernel};
+
 /// s3core: a thread-per-core, io_uring S3-compatible object server.
 ///
 /// Serves the S3 REST API (path-style) at the root and under a path prefix, from block files
 /// and metadata journals in one local data directory.
+///
+/// A flag given twice takes its last value (scripts and the test harness append overrides).
 #[derive(Debug, Parser)]
-#[command(name = "s3core", version, about, long_about = None)]
+#[command(name = "s3core", version, about, long_about = None, args_override_self = true)]
 pub struct Args {
     /// Address to listen on. The default serves only this machine; use 0.0.0.0:39999 to
     /// accept connections from other hosts (an explicit choice: there is no authentication).
@@ -87,9 +91,40 @@ pub struct Args {
     #[arg(long, hide = true, env = "S3CORE_FAULT_INJECTION")]
     pub fault_injection: Option<String>,
 
+    /// Test only: the MD5 kernel of uploads: `auto` (16 AVX-512 lanes where the CPU has
+    /// AVX-512F, else scalar), `lanes` (refused without AVX-512F) or `scalar` (never the
+    /// lanes), so both paths can be tested on one machine.
+    #[arg(long, hide = true, value_enum, default_value_t = Md5KernelChoice::Auto, env = "S3CORE_MD5_KERNEL")]
+    pub md5_kernel: Md5KernelChoice,
+
+    /// Test only: monoio's I/O driver: `auto` (io_uring where the kernel has what s3core uses,
+    /// else the legacy epoll driver), `uring` (refused to start without it) or `legacy`, so
+    /// the fallback can be tested on a machine with io_uring.
+    #[arg(long, hide = true, value_enum, default_value_t = IoDriver::Auto, env = "S3CORE_IO_DRIVER")]
+    pub io_driver: IoDriver,
+
     /// Log level: error, warn, info, debug or trace. Logs go to standard error.
     #[arg(long, default_value = "info", env = "S3CORE_LOG_LEVEL")]
     pub log_level: log::LevelFilter,
+}
+
+/// `--md5-kernel`, as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Md5KernelChoice {
+    Auto,
+    Lanes,
+    Scalar,
+}
+
+/// `--io-driver`: monoio's driver for every core's runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IoDriver {
+    /// io_uring where available (monoio's probe of the operations it uses), else legacy.
+    Auto,
+    /// io_uring; the start fails where it is unavailable.
+    Uring,
+    /// epoll readiness, file I/O done inline by the runtime thread.
+    Legacy,
 }
 
 /// The validated configuration.
@@ -111,6 +146,12 @@ pub struct Config {
     pub journal_checkpoint_bytes: u64,
     /// Test only: journal I/O failures to inject (`None`: off).
     pub fault_injection: Option<Vec<crate::store::faults::FaultRule>>,
+    /// The MD5 kernel of every core (the best available unless a test forces one).
+    pub md5_kernel: Md5Kernel,
+    /// Whether `md5_kernel` was forced by `--md5-kernel` rather than chosen for this CPU.
+    pub md5_kernel_forced: bool,
+    /// monoio's driver (`Auto` unless a test forces one).
+    pub io_driver: IoDriver,
 }
 
 /// Most cores one process runs (one runtime, listener and shard set each).
@@ -140,6 +181,12 @@ impl Config {
                     .map_err(|reason| format!("--fault-injection {plan:?}: {reason}"))?,
             ),
             None => None,
+        };
+        let md5_kernel = match args.md5_kernel {
+            Md5KernelChoice::Auto => Md5Kernel::best_available(),
+            Md5KernelChoice::Scalar => Md5Kernel::Scalar,
+            Md5KernelChoice::Lanes if md5_kernel::lanes_supported() => Md5Kernel::Lanes,
+            Md5KernelChoice::Lanes => return Err("--md5-kernel lanes: this CPU has no AVX-512F".into()),
         };
         let mut credentials = crate::s3::auth::Credentials::default();
         if let (Some(access), Some(secret)) = (&args.access_key, &args.secret_key) {
@@ -174,6 +221,9 @@ impl Config {
             log_level: args.log_level,
             journal_checkpoint_bytes: args.journal_checkpoint_bytes,
             fault_injection,
+            md5_kernel,
+            md5_kernel_forced: args.md5_kernel != Md5KernelChoice::Auto,
+            io_driver: args.io_driver,
         })
     }
 }
@@ -210,6 +260,7 @@ mod tests {
         assert_eq!(parse(&["--cores", "3"]).unwrap().cores, 3);
         assert!(parse(&["--access-key", "a"]).is_err(), "a key needs its secret");
         assert!(!parse(&["--access-key", "a", "--secret-key", "b"]).unwrap().s3.credentials.is_open());
+        assert_eq!(parse(&["--cores", "3", "--cores", "4"]).unwrap().cores, 4, "the last value wins");
     }
 
     #[test]
@@ -223,5 +274,26 @@ mod tests {
         assert_eq!(config.fault_injection.map(|rules| rules.len()), Some(1));
         assert!(parse(&["--fault-injection", "journal-fsync:after=three"]).is_err());
         assert!(parse(&["--fault-injection", ""]).is_err());
+    }
+
+    #[test]
+    fn md5_kernel_and_io_driver_default_to_the_best_available_and_are_validated() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.md5_kernel, Md5Kernel::best_available());
+        assert!(!config.md5_kernel_forced);
+        assert_eq!(config.io_driver, IoDriver::Auto);
+        let scalar = parse(&["--md5-kernel", "scalar"]).unwrap();
+        assert_eq!((scalar.md5_kernel, scalar.md5_kernel_forced), (Md5Kernel::Scalar, true));
+        let lanes = parse(&["--md5-kernel", "lanes"]);
+        match md5_kernel::lanes_supported() {
+            true => assert_eq!(lanes.unwrap().md5_kernel, Md5Kernel::Lanes),
+            false => assert!(lanes.unwrap_err().contains("AVX-512F")),
+        }
+        assert_eq!(parse(&["--io-driver", "legacy"]).unwrap().io_driver, IoDriver::Legacy);
+        assert_eq!(parse(&["--io-driver", "uring"]).unwrap().io_driver, IoDriver::Uring);
+        for bad in [["--md5-kernel", "avx2"], ["--md5-kernel", ""], ["--io-driver", "epoll"], ["--io-driver", "Legacy"]]
+        {
+            assert!(parse(&bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -9,14 +9,17 @@
 //! - when `QUEUED_BYTES_MAX` is queued, streams are hashed side by side while at least two
 //!   have data, and a lone remainder with the scalar kernel.
 //!
-//! One stream (or a CPU without AVX-512) takes the scalar kernel, so a lone upload pays
-//! nothing for the batching.
+//! One stream takes the scalar kernel, so a lone upload pays nothing for the batching. A
+//! batcher made for `Md5Kernel::Scalar` (a CPU without AVX-512, or `--md5-kernel scalar`)
+//! never uses the lanes.
 
+#[cfg(test)]
+use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::md5_kernel::{self, BLOCK_BYTES, INITIAL_STATE, LANES};
+use super::md5_kernel::{self, Md5Kernel, BLOCK_BYTES, INITIAL_STATE, LANES};
 use crate::buffer_pool::BufferPool;
 
 /// Bytes queued across a core's streams before they are hashed (16 lanes of 256 KiB).
@@ -77,14 +80,27 @@ enum Goal {
 }
 
 /// One core's MD5 streams.
-#[derive(Default)]
 pub(crate) struct Md5Batcher {
     streams: RefCell<Streams>,
+    /// Whether streams are hashed side by side (`Md5Kernel::Lanes`); never otherwise.
+    lanes: bool,
+    /// Calls of the lane kernel, for the tests that prove which kernel ran.
+    #[cfg(test)]
+    lane_rounds: Cell<u64>,
 }
 
 impl Md5Batcher {
-    pub(crate) fn new() -> Rc<Self> {
-        Rc::new(Md5Batcher::default())
+    /// A batcher hashing with `kernel`; `Md5Kernel::Lanes` needs a CPU with AVX-512F (the
+    /// configuration checks it before any core starts).
+    pub(crate) fn new(kernel: Md5Kernel) -> Rc<Self> {
+        let lanes = kernel == Md5Kernel::Lanes;
+        assert!(!lanes || md5_kernel::lanes_supported(), "the lane MD5 kernel needs AVX-512F");
+        Rc::new(Md5Batcher {
+            streams: RefCell::default(),
+            lanes,
+            #[cfg(test)]
+            lane_rounds: Cell::new(0),
+        })
     }
 
     fn hash_queued(&self, goal: Goal, pool: &BufferPool) {
@@ -97,7 +113,7 @@ impl Md5Batcher {
         };
         let mut lanes: Vec<usize> = Vec::with_capacity(LANES);
         lanes.extend(target);
-        if md5_kernel::lanes_supported() {
+        if self.lanes {
             let mut others: Vec<usize> =
                 (0..streams.slots.len()).rev().filter(|&i| has_data(&streams.slots[i]) && Some(i) != target).collect();
             loop {
@@ -127,6 +143,8 @@ impl Md5Batcher {
                     let inputs: [&[u8]; LANES] =
                         std::array::from_fn(|l| unhashed.get(l).copied().unwrap_or(unhashed[0]));
                     md5_kernel::compress_lanes(&mut states, inputs, count);
+                    #[cfg(test)]
+                    self.lane_rounds.set(self.lane_rounds.get() + 1);
                     count
                 };
                 for (state, &i) in states.iter().zip(&lanes) {
@@ -279,11 +297,38 @@ mod tests {
         (0..length).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
     }
 
+    /// Runs the check `$name` once per kernel, as the tests `$name::scalar` (everywhere) and
+    /// `$name::lanes` (where the build machine has AVX-512F; reported ignored elsewhere).
+    macro_rules! with_each_kernel {
+        ($name:ident) => {
+            mod $name {
+                use super::{Md5Batcher, Md5Kernel};
+
+                #[test]
+                fn scalar() {
+                    let batcher = Md5Batcher::new(Md5Kernel::Scalar);
+                    super::$name(&batcher);
+                    assert_eq!(batcher.lane_rounds.get(), 0, "the scalar batcher used the lanes");
+                }
+
+                #[test]
+                #[cfg_attr(
+                    not(s3core_host_avx512f),
+                    ignore = "the build machine's CPU has no AVX-512F: the lane kernel cannot run"
+                )]
+                fn lanes() {
+                    let batcher = Md5Batcher::new(Md5Kernel::Lanes);
+                    super::$name(&batcher);
+                    assert!(batcher.lane_rounds.get() > 0, "the lanes were never used");
+                }
+            }
+        };
+    }
+
     /// Feeds `chunks` of each stream interleaved, as concurrent uploads would.
-    fn run(streams_chunks: &[Vec<Vec<u8>>]) {
-        let batcher = Md5Batcher::new();
+    fn run(batcher: &Rc<Md5Batcher>, streams_chunks: &[Vec<Vec<u8>>]) {
         let pool = BufferPool::new(256, 4, 0);
-        let mut streams: Vec<Md5Stream> = streams_chunks.iter().map(|_| Md5Stream::new(&batcher)).collect();
+        let mut streams: Vec<Md5Stream> = streams_chunks.iter().map(|_| Md5Stream::new(batcher)).collect();
         let longest = streams_chunks.iter().map(Vec::len).max().unwrap_or(0);
         for round in 0..longest {
             for (stream, chunks) in streams.iter_mut().zip(streams_chunks) {
@@ -298,10 +343,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn interleaved_streams_of_unequal_lengths_match_the_md5_crate() {
-        // 20 streams (more than 16 lanes), whole-block chunks of unequal sizes, some ending
-        // with a ragged chunk, one empty.
+    /// 20 streams (more than 16 lanes), whole-block chunks of unequal sizes, some ending with a
+    /// ragged chunk, one empty.
+    fn interleaved_streams_of_unequal_lengths_match_the_md5_crate(batcher: &Rc<Md5Batcher>) {
         let streams: Vec<Vec<Vec<u8>>> = (0..20u8)
             .map(|s| {
                 let mut chunks: Vec<Vec<u8>> =
@@ -312,14 +356,13 @@ mod tests {
                 chunks
             })
             .collect();
-        run(&streams);
+        run(batcher, &streams);
     }
+    with_each_kernel!(interleaved_streams_of_unequal_lengths_match_the_md5_crate);
 
-    #[test]
-    fn digests_taken_midway_leave_other_streams_mid_buffer_and_all_stay_right() {
-        let batcher = Md5Batcher::new();
+    fn digests_taken_midway_leave_other_streams_mid_buffer_and_all_stay_right(batcher: &Rc<Md5Batcher>) {
         let pool = BufferPool::new(256, 4, 0);
-        let mut streams: Vec<(Md5Stream, Md5)> = (0..18).map(|_| (Md5Stream::new(&batcher), Md5::new())).collect();
+        let mut streams: Vec<(Md5Stream, Md5)> = (0..18).map(|_| (Md5Stream::new(batcher), Md5::new())).collect();
         let mut seed = 1u64;
         for round in 0..40 {
             for (index, (stream, expected)) in streams.iter_mut().enumerate() {
@@ -339,14 +382,13 @@ mod tests {
             assert_eq!(stream.digest(&pool), <[u8; 16]>::from(expected.clone().finalize()));
         }
     }
+    with_each_kernel!(digests_taken_midway_leave_other_streams_mid_buffer_and_all_stay_right);
 
-    #[test]
-    fn a_full_queue_is_hashed_on_submit_and_a_dropped_stream_leaves_the_rest_intact() {
-        let batcher = Md5Batcher::new();
+    fn a_full_queue_is_hashed_on_submit_and_a_dropped_stream_leaves_the_rest_intact(batcher: &Rc<Md5Batcher>) {
         let pool = BufferPool::new(256, 4, 0);
         let chunk = bytes(1024 * 1024, 7);
-        let mut kept = Md5Stream::new(&batcher);
-        let mut dropped = Md5Stream::new(&batcher);
+        let mut kept = Md5Stream::new(batcher);
+        let mut dropped = Md5Stream::new(batcher);
         for _ in 0..3 {
             kept.submit(chunk.clone(), &pool);
             dropped.submit(chunk.clone(), &pool);
@@ -363,7 +405,8 @@ mod tests {
         expected.update(b"tail");
         assert_eq!(kept.digest(&pool), <[u8; 16]>::from(expected.finalize()));
         // The freed slot is reused by a new stream, starting clean.
-        let mut fresh = Md5Stream::new(&batcher);
+        let mut fresh = Md5Stream::new(batcher);
         assert_eq!(fresh.digest(&pool), <[u8; 16]>::from(Md5::digest(b"")));
     }
+    with_each_kernel!(a_full_queue_is_hashed_on_submit_and_a_dropped_stream_leaves_the_rest_intact);
 }

@@ -7,14 +7,16 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::sync::Arc;
 
+use monoio::blocking::DefaultThreadPool;
 use monoio::fs::OpenOptions;
 use monoio::net::{ListenerOpts, TcpListener};
-use monoio::{FusionDriver, RuntimeBuilder};
+use monoio::time::TimeDriver;
+use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use super::connection_loop;
 use super::context::CoreContext;
 use crate::buffer_pool::BufferPool;
-use crate::config::Config;
+use crate::config::{Config, IoDriver};
 use crate::hash::md5_batch::Md5Batcher;
 use crate::limits::BLOCK_IO_BUFFER_BYTES;
 use crate::s3::CoreServices;
@@ -57,11 +59,7 @@ pub(crate) fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, St
             log::warn!("core {}: could not pin to CPU {}", plan.core, cpu.id);
         }
     }
-    let runtime = RuntimeBuilder::<FusionDriver>::new()
-        .enable_timer()
-        .attach_thread_pool(Box::new(plan.blocking.clone()))
-        .build();
-    let mut runtime = match runtime {
+    let mut runtime = match build_runtime(plan.config.io_driver, plan.blocking.clone()) {
         Ok(runtime) => runtime,
         Err(error) => {
             let _ = ready.send(Err(format!("core {}: cannot build runtime: {error}", plan.core)));
@@ -82,6 +80,22 @@ pub(crate) fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, St
             }
         }
     });
+}
+
+/// A core's runtime, on either driver whatever was chosen (one type, so one code path).
+type CoreRuntime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
+
+fn build_runtime(driver: IoDriver, blocking: DefaultThreadPool) -> std::io::Result<CoreRuntime> {
+    let pool = Box::new(blocking);
+    match driver {
+        IoDriver::Auto => RuntimeBuilder::<FusionDriver>::new().enable_timer().attach_thread_pool(pool).build(),
+        IoDriver::Uring => {
+            RuntimeBuilder::<IoUringDriver>::new().enable_timer().attach_thread_pool(pool).build().map(Into::into)
+        }
+        IoDriver::Legacy => {
+            RuntimeBuilder::<LegacyDriver>::new().enable_timer().attach_thread_pool(pool).build().map(Into::into)
+        }
+    }
 }
 
 async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String> {
@@ -113,7 +127,7 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String>
         shards,
         blocks,
         buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX, BUFFER_LEASES_MAX),
-        md5: Md5Batcher::new(),
+        md5: Md5Batcher::new(plan.config.md5_kernel),
         settings: plan.config.s3.clone(),
     };
     Ok((listener, Rc::new(CoreContext { services, config: plan.config })))

@@ -1,6 +1,7 @@
 //! Starting the server: recover the data directory, start one pinned thread per core, each
-//! with its own monoio runtime (io_uring, or the legacy driver where io_uring is missing),
-//! `SO_REUSEPORT` listener, mailbox and the shards it owns.
+//! with its own monoio runtime (io_uring, or the legacy driver where io_uring is missing or
+//! the test switch `--io-driver legacy` asks for it), `SO_REUSEPORT` listener, mailbox and the
+//! shards it owns.
 
 mod connection_loop;
 mod context;
@@ -15,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, IoDriver};
 use crate::limits::MAILBOX_CAPACITY;
 use crate::shard::{owner_core, router};
 use crate::store::recovery;
@@ -35,6 +36,12 @@ impl std::error::Error for StartError {}
 pub fn run(config: Config) -> Result<(), StartError> {
     let config = Arc::new(config);
     log_test_knobs(&config);
+    let io_uring = monoio::utils::detect_uring();
+    if config.io_driver == IoDriver::Uring && !io_uring {
+        return Err(StartError(
+            "--io-driver uring: io_uring (with the operations monoio uses) is unavailable here".into(),
+        ));
+    }
     // Before recovery: replayed inline bodies are charged to the same budget.
     crate::store::inline_budget::INLINE_BODIES.set_budget(config.inline_budget_bytes);
     let recovered = recovery::open(&config.data_dir, config.cores, config.journal_checkpoint_bytes)
@@ -50,7 +57,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     if config.cores > cpus.len() && !cpus.is_empty() {
         log::warn!("{} cores requested on {} CPUs: several cores share a CPU", config.cores, cpus.len());
     }
-    log_driver();
+    log_drivers(&config, io_uring);
     if config.s3.credentials.is_open() && !config.listen.ip().is_loopback() {
         log::warn!(
             "no credentials configured and listening on {}: anyone who can reach this address can read and write all data (set --access-key/--secret-key or --credentials-file)",
@@ -118,10 +125,22 @@ fn log_test_knobs(config: &Config) {
     }
 }
 
-fn log_driver() {
-    if monoio::utils::detect_uring() {
-        log::info!("I/O driver: io_uring");
+/// Says which I/O driver and MD5 kernel every core runs, and whether a test forced them.
+fn log_drivers(config: &Config, io_uring: bool) {
+    match config.io_driver {
+        IoDriver::Auto if io_uring => log::info!("I/O driver: io_uring"),
+        IoDriver::Auto => {
+            log::warn!(
+                "I/O driver: legacy (epoll): io_uring is unavailable here, falling back to monoio's legacy driver"
+            )
+        }
+        IoDriver::Uring => log::info!("I/O driver: io_uring (forced by --io-driver uring)"),
+        IoDriver::Legacy => log::warn!("I/O driver: legacy (epoll) (forced by --io-driver legacy, a test setting)"),
+    }
+    let kernel = config.md5_kernel.description();
+    if config.md5_kernel_forced {
+        log::warn!("MD5 kernel: {kernel} (forced by --md5-kernel, a test setting)");
     } else {
-        log::warn!("io_uring is unavailable here: falling back to monoio's legacy (epoll) driver");
+        log::info!("MD5 kernel: {kernel}");
     }
 }

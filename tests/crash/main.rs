@@ -10,29 +10,35 @@
 //!
 //! - `cargo test --test crash`: the bounded form (8 kill cycles, under a minute).
 //! - `S3CORE_CRASH_CYCLES=100 cargo test --release --test crash -- --nocapture`: a soak.
-//! - `S3CORE_CRASH_POWERCUT=1 cargo test --release --test crash power_cut -- --nocapture`
-//!   (root): the same workload on a loop-mounted ext4 image that is copied at the crash
-//!   instant, so only what was fsynced survives.
+//! - `cargo test --release --test crash -- --ignored --nocapture` (root, loop devices,
+//!   mkfs.ext4; ignored by default, test.sh runs them where it can): the same workload on a
+//!   loop-mounted ext4 image that is copied at the crash instant, so only what was fsynced
+//!   survives.
 //! - `races`, `recovery_makes_the_state_it_serves_durable`: targeted tests of two durability
 //!   bugs this harness found (racing no-op deletes; recovery serving unsynced journal bytes).
 //! - `regressions`: the fuzz targets' checks (fuzz/src/lib.rs) over saved inputs;
 //!
 //! See docs/CRASH-TESTING.md for the method, the knobs and how to read a failure.
 
-mod http;
+mod checkpoints;
 mod model;
 mod powercut;
 mod races;
 mod regressions;
-mod server;
+// Each binary uses a part of the shared support.
+#[allow(dead_code, unused_imports)]
+#[path = "../support/mod.rs"]
+mod support;
 mod verify;
 mod workload;
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use checkpoints::Checkpoints;
 use model::{KeyModel, Rng, Violation};
-use server::{Checkpoints, Server};
+use support::{Client, Server, ServerOptions};
 use workload::{Stats, Worker};
 
 /// Keys each worker owns in each bucket.
@@ -47,6 +53,38 @@ const DEFAULT_SECONDS: f64 = 50.0;
 const SMALL_CHECKPOINT_BYTES: (u64, u64) = (16 * 1024, 64 * 1024);
 /// Percent of starts with a small threshold; the others keep the server's default.
 const SMALL_CHECKPOINT_PERCENT: u64 = 75;
+/// Recovery replays whole journals: allow a start time on a busy machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// A client's socket read/write timeout: a hung server is reported, not waited on forever.
+const CLIENT_IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The flags of every start (after `--listen`, `--data-dir`, `--cores 2`); `checkpoint_bytes`
+/// becomes `--journal-checkpoint-bytes` (`None`: the server's default).
+fn server_args(checkpoint_bytes: Option<u64>) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["--multipart-min-part-bytes", "1024", "--log-level", "info"].iter().map(|arg| arg.to_string()).collect();
+    if let Some(bytes) = checkpoint_bytes {
+        args.extend(["--journal-checkpoint-bytes".to_string(), bytes.to_string()]);
+    }
+    args
+}
+
+/// A `--cores 2` server on `data_dir`; each start's stderr goes to `log_dir/stderr-N.log`,
+/// a directory the harness owns, so that a failing run keeps the logs.
+pub fn start_server(data_dir: &Path, log_dir: &Path, checkpoint_bytes: Option<u64>) -> Server {
+    Server::start_with_options(ServerOptions {
+        cores: 2,
+        args: server_args(checkpoint_bytes),
+        data_dir: Some(data_dir.to_path_buf()),
+        log_dir: Some(log_dir.to_path_buf()),
+        start_timeout: START_TIMEOUT,
+    })
+}
+
+/// A client for the harness (`try_request`: a missing answer is an outcome, not a panic).
+pub fn client(addr: SocketAddr) -> Client {
+    Client::with_timeout(addr, CLIENT_IO_TIMEOUT)
+}
 
 /// The knobs, from the environment.
 #[derive(Debug, Clone)]
@@ -121,7 +159,7 @@ pub trait Harness {
     fn crash(&mut self, server: &mut Server, rng: &mut Rng) -> &'static str;
     /// Bring the server back on what survived.
     fn restart(&mut self, server: &mut Server) {
-        server.start_again();
+        server.kill9_and_restart();
     }
     /// Whether the next cycle crashes at once, with no workload (a crash right after a
     /// recovery).
@@ -241,10 +279,12 @@ pub fn run(options: &Options, harness: &mut dyn Harness, name: &str) -> Report {
     let mut report = Report::default();
     let threshold = options.next_checkpoint_bytes(&mut rng);
     report.count_start(threshold);
-    let mut server = Server::start(&harness.data_dir(), &harness.log_dir(), threshold);
-    let mut setup = http::Client::new(server.addr);
+    let mut server = start_server(&harness.data_dir(), &harness.log_dir(), threshold);
+    // The threshold of the running server.
+    let mut server_threshold = threshold;
+    let mut setup = client(server.addr);
     for bucket in &buckets {
-        let response = setup.request("PUT", &format!("/{bucket}"), &[], b"").expect("create bucket");
+        let response = setup.try_request("PUT", &format!("/{bucket}"), &[], b"").expect("create bucket");
         assert_eq!(response.status, 200, "create bucket {bucket}: {}", response.summary());
     }
     let mut models: Vec<Vec<KeyModel>> = (0..options.threads).map(|thread| keys_of(thread, &buckets)).collect();
@@ -283,11 +323,12 @@ pub fn run(options: &Options, harness: &mut dyn Harness, name: &str) -> Report {
             cycle_violations += result.violations.len();
             report.violations.extend(result.violations);
         }
-        let crashed_threshold = server.checkpoint_bytes;
+        let crashed_threshold = server_threshold;
         report.small_threshold_cycles += usize::from(!idle && crashed_threshold.is_some());
         let rotations = Checkpoints::in_log(&server.stderr()).online;
-        server.checkpoint_bytes = options.next_checkpoint_bytes(&mut rng);
-        report.count_start(server.checkpoint_bytes);
+        server_threshold = options.next_checkpoint_bytes(&mut rng);
+        report.count_start(server_threshold);
+        server.set_args(server_args(server_threshold));
         harness.restart(&mut server);
         report.slowest_recovery = report.slowest_recovery.max(server.last_start);
         let verification = match verify::verify(server.addr, cycle, &mut models, &buckets) {
@@ -417,11 +458,9 @@ fn prove_power_cut_method(work: &std::path::Path) {
 }
 
 #[test]
+#[ignore = "power cut: needs root, loop devices and mkfs.ext4 (test.sh runs it with --ignored where the machine has them)"]
 fn power_cut_method_is_sound() {
-    let name = "power_cut_method_is_sound";
-    if !powercut::enabled(name) {
-        return;
-    }
+    powercut::require_machine("power_cut_method_is_sound");
     let _serial = POWER_CUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let _writeback = powercut::Writeback::hold_dirty_pages();
     let work = tempfile::Builder::new().prefix("s3core-powercut-method-").tempdir().expect("temp dir");
@@ -429,11 +468,10 @@ fn power_cut_method_is_sound() {
 }
 
 #[test]
+#[ignore = "power cut: needs root, loop devices and mkfs.ext4 (test.sh runs it with --ignored where the machine has them)"]
 fn power_cut_cycles_keep_every_acknowledged_write() {
     let name = "crash (power cut)";
-    if !powercut::enabled("power_cut_cycles_keep_every_acknowledged_write") {
-        return;
-    }
+    powercut::require_machine("power_cut_cycles_keep_every_acknowledged_write");
     let _serial = POWER_CUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let _writeback = powercut::Writeback::hold_dirty_pages();
     let work = tempfile::Builder::new().prefix("s3core-powercut-").tempdir().expect("temp dir");
@@ -489,19 +527,18 @@ fn concurrent_delete_objects_of_one_key_are_durable_when_acknowledged() {
 /// (what the dead process left in the page cache), start the server, see the object served,
 /// then cut the power with no write in between and recover again.
 #[test]
+#[ignore = "power cut: needs root, loop devices and mkfs.ext4 (test.sh runs it with --ignored where the machine has them)"]
 fn recovery_makes_the_state_it_serves_durable() {
-    if !powercut::enabled("recovery_makes_the_state_it_serves_durable") {
-        return;
-    }
+    powercut::require_machine("recovery_makes_the_state_it_serves_durable");
     let _serial = POWER_CUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let _writeback = powercut::Writeback::hold_dirty_pages();
     let work = tempfile::Builder::new().prefix("s3core-powercut-recovery-").tempdir().expect("temp dir");
     let mut harness = powercut::PowerCut::new(work.path());
-    let mut server = Server::start(&harness.data_dir(), &harness.log_dir(), None);
+    let mut server = start_server(&harness.data_dir(), &harness.log_dir(), None);
     let bucket = "recovered";
-    let mut client = http::Client::new(server.addr);
-    assert_eq!(client.request("PUT", &format!("/{bucket}"), &[], b"").unwrap().status, 200);
-    assert_eq!(client.request("PUT", &format!("/{bucket}/acknowledged"), &[], b"durable").unwrap().status, 200);
+    let mut client = client(server.addr);
+    assert_eq!(client.try_request("PUT", &format!("/{bucket}"), &[], b"").unwrap().status, 200);
+    assert_eq!(client.try_request("PUT", &format!("/{bucket}/acknowledged"), &[], b"durable").unwrap().status, 200);
     server.kill9();
 
     // What a process killed between its journal write and the fdatasync leaves behind.
@@ -510,7 +547,7 @@ fn recovery_makes_the_state_it_serves_durable() {
     let data = bytes::Bytes::from_static(b"recovered, never acknowledged");
     let record = s3core::store::record::ObjectRecord {
         size: data.len() as u64,
-        etag: model::hex(&model::md5(&data)),
+        etag: support::md5_hex(&data),
         last_modified_ms: 1_700_000_000_000,
         content_type: None,
         stored_headers: Vec::new(),
@@ -532,19 +569,19 @@ fn recovery_makes_the_state_it_serves_durable() {
     std::io::Write::write_all(&mut file, &frame).expect("append frame");
     drop(file); // no fsync: the bytes are in the page cache only
 
-    server.start_again();
-    let mut client = http::Client::new(server.addr);
-    let served = client.request("GET", &format!("/{bucket}/unacknowledged"), &[], b"").unwrap();
+    server.kill9_and_restart();
+    let mut client = crate::client(server.addr);
+    let served = client.try_request("GET", &format!("/{bucket}/unacknowledged"), &[], b"").unwrap();
     assert_eq!(served.status, 200, "recovery replays the unsynced batch: {}", served.summary());
 
     // Power cut right after recovery: no write has happened since.
     server.kill9();
     harness.power_cut_now();
     harness.restart(&mut server);
-    let mut client = http::Client::new(server.addr);
-    let acknowledged = client.request("GET", &format!("/{bucket}/acknowledged"), &[], b"").unwrap();
+    let mut client = crate::client(server.addr);
+    let acknowledged = client.try_request("GET", &format!("/{bucket}/acknowledged"), &[], b"").unwrap();
     assert_eq!(acknowledged.status, 200, "acknowledged object lost: {}", acknowledged.summary());
-    let after = client.request("GET", &format!("/{bucket}/unacknowledged"), &[], b"").unwrap();
+    let after = client.try_request("GET", &format!("/{bucket}/unacknowledged"), &[], b"").unwrap();
     server.kill9();
     drop(harness);
     assert_eq!(

@@ -8,62 +8,12 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use md5::{Digest, Md5};
-
-/// splitmix64: small, fast, and reproducible from the printed seed.
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// Uniform in `low..=high`.
-    pub fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.below(high - low + 1)
-    }
-
-    /// True with probability `percent`/100.
-    pub fn percent(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+use crate::support::hex;
+pub use crate::support::Rng;
 
 /// The deterministic bytes of a body: `size` bytes from `seed`.
 pub fn body(seed: u64, size: usize) -> Vec<u8> {
-    let mut rng = Rng::new(seed ^ 0x5DEE_CE66_D1CE_4E5B);
-    let mut out = Vec::with_capacity(size + 8);
-    while out.len() < size {
-        out.extend_from_slice(&rng.next_u64().to_le_bytes());
-    }
-    out.truncate(size);
-    out
-}
-
-pub fn md5(bytes: &[u8]) -> [u8; 16] {
-    Md5::digest(bytes).into()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    Rng::new(seed ^ 0x5DEE_CE66_D1CE_4E5B).bytes(size)
 }
 
 /// A stored object as a client can observe it.
@@ -156,7 +106,7 @@ impl KeyModel {
     }
 
     pub fn path(&self) -> String {
-        format!("/{}/{}", self.bucket, crate::http::encode_path(&self.key))
+        format!("/{}/{}", self.bucket, crate::support::encode_path(&self.key))
     }
 
     pub fn name(&self) -> String {

@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::http::{xml_values, Client};
-use crate::model::{body, md5, Rng};
-use crate::server::Server;
+use crate::model::{body, Rng};
+use crate::support::{md5_base64, xml_values, Client};
 
 #[derive(Clone, Copy, Debug)]
 pub enum DeleteKind {
@@ -28,12 +27,12 @@ pub enum DeleteKind {
 
 fn send_delete(client: &mut Client, kind: DeleteKind, bucket: &str, key: &str) -> Option<u16> {
     let response = match kind {
-        DeleteKind::DeleteObject => client.request("DELETE", &format!("/{bucket}/{key}"), &[], b""),
+        DeleteKind::DeleteObject => client.try_request("DELETE", &format!("/{bucket}/{key}"), &[], b""),
         DeleteKind::DeleteObjects => {
             let document = format!("<Delete><Quiet>true</Quiet><Object><Key>{key}</Key></Object></Delete>");
-            let content_md5 =
-                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, md5(document.as_bytes()));
-            client.request("POST", &format!("/{bucket}?delete"), &[("Content-MD5", content_md5)], document.as_bytes())
+            let content_md5 = md5_base64(document.as_bytes());
+            let headers = [("Content-MD5", content_md5.as_str())];
+            client.try_request("POST", &format!("/{bucket}?delete"), &headers, document.as_bytes())
         }
     };
     let response = response.ok()?;
@@ -58,10 +57,10 @@ pub struct RaceReport {
 
 pub fn racing_deletes(kind: DeleteKind, rounds: usize, budget: Duration, seed: u64) -> RaceReport {
     let root = tempfile::Builder::new().prefix("s3core-race-").tempdir().expect("temp dir");
-    let mut server = Server::start(&root.path().join("data"), root.path(), None);
+    let mut server = crate::start_server(&root.path().join("data"), root.path(), None);
     let bucket = "race";
-    let mut setup = Client::new(server.addr);
-    assert_eq!(setup.request("PUT", &format!("/{bucket}"), &[], b"").expect("create bucket").status, 200);
+    let mut setup = crate::client(server.addr);
+    assert_eq!(setup.try_request("PUT", &format!("/{bucket}"), &[], b"").expect("create bucket").status, 200);
     let mut rng = Rng::new(seed);
     let mut report = RaceReport::default();
     let started = Instant::now();
@@ -71,8 +70,8 @@ pub fn racing_deletes(kind: DeleteKind, rounds: usize, budget: Duration, seed: u
         }
         report.rounds += 1;
         let key = format!("victim-{round}");
-        let mut client = Client::new(server.addr);
-        let put = client.request("PUT", &format!("/{bucket}/{key}"), &[], b"present").expect("PUT victim");
+        let mut client = crate::client(server.addr);
+        let put = client.try_request("PUT", &format!("/{bucket}/{key}"), &[], b"present").expect("PUT victim");
         assert_eq!(put.status, 200, "PUT {key}: {}", put.summary());
         // Other writers on the same bucket (same shard, same journal): flushes back to back,
         // some slowed by large block writes on the same filesystem.
@@ -81,14 +80,14 @@ pub fn racing_deletes(kind: DeleteKind, rounds: usize, budget: Duration, seed: u
             .map(|writer| {
                 let (addr, stop, seed) = (server.addr, stop.clone(), rng.next_u64());
                 std::thread::spawn(move || {
-                    let mut client = Client::new(addr);
+                    let mut client = crate::client(addr);
                     let mut rng = Rng::new(seed);
                     let mut index = 0;
                     while !stop.load(Ordering::Relaxed) {
                         let size = if writer == 0 { 256 * 1024 } else { rng.between(1, 2048) as usize };
                         let path = format!("/{bucket}/noise-{writer}-{}", index % 8);
                         index += 1;
-                        if client.request("PUT", &path, &[], &body(index, size)).is_err() {
+                        if client.try_request("PUT", &path, &[], &body(index, size)).is_err() {
                             return;
                         }
                     }
@@ -96,7 +95,7 @@ pub fn racing_deletes(kind: DeleteKind, rounds: usize, budget: Duration, seed: u
             })
             .collect();
         std::thread::sleep(Duration::from_millis(30));
-        let pid = server.pid().expect("server running") as i32;
+        let pid = server.pid() as i32;
         let killed = Arc::new(AtomicBool::new(false));
         let first = Arc::new(Mutex::new(None));
         let barrier = Arc::new(Barrier::new(2));
@@ -107,9 +106,9 @@ pub fn racing_deletes(kind: DeleteKind, rounds: usize, budget: Duration, seed: u
                 let (addr, killed, first, barrier, key) =
                     (server.addr, killed.clone(), first.clone(), barrier.clone(), key.clone());
                 std::thread::spawn(move || {
-                    let mut client = Client::new(addr);
+                    let mut client = crate::client(addr);
                     // Open the connection before the race.
-                    let _ = client.request("HEAD", &format!("/{bucket}"), &[], b"");
+                    let _ = client.try_request("HEAD", &format!("/{bucket}"), &[], b"");
                     barrier.wait();
                     if name == "B" {
                         let until = Instant::now() + stagger;
@@ -136,14 +135,14 @@ pub fn racing_deletes(kind: DeleteKind, rounds: usize, budget: Duration, seed: u
         for writer in noise {
             writer.join().expect("noise writer");
         }
-        server.start_again();
+        server.kill9_and_restart();
         let acknowledged_by = *first.lock().unwrap();
         if acknowledged_by.is_none() {
             continue;
         }
         report.acknowledged += 1;
-        let mut client = Client::new(server.addr);
-        let after = client.request("GET", &format!("/{bucket}/{key}"), &[], b"").expect("GET after restart");
+        let mut client = crate::client(server.addr);
+        let after = client.try_request("GET", &format!("/{bucket}/{key}"), &[], b"").expect("GET after restart");
         if after.status == 200 {
             report.came_back.push(format!(
                 "round {round}: {kind:?} by client {} was answered 2xx, the server was SIGKILLed right after, \

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use crate::http::{encode_query_value, xml_blocks, xml_values, Client, Response};
-use crate::model::{hex, md5, KeyModel, Object, State, Violation};
+use crate::model::{KeyModel, Object, State, Violation};
+use crate::support::{encode_query, hex, md5_digest, xml_blocks, xml_values, Client, Response};
 
 #[derive(Debug, Default)]
 pub struct Verification {
@@ -22,7 +22,7 @@ pub struct Verification {
 }
 
 fn request(client: &mut Client, method: &str, path: &str) -> Result<Response, String> {
-    client.request(method, path, &[], b"").map_err(|failure| format!("{method} {path}: {failure}"))
+    client.try_request(method, path, &[], b"").map_err(|failure| format!("{method} {path}: {failure}"))
 }
 
 /// A problem with what was observed: (violation kind, detail).
@@ -39,8 +39,8 @@ fn observe(client: &mut Client, model: &KeyModel) -> Result<(State, Problem), St
             Ok((State::Absent, odd))
         }
         200 => {
-            let digest = md5(&response.body);
-            let etag = response.etag().unwrap_or_default();
+            let digest = md5_digest(&response.body);
+            let etag = response.etag_unquoted().unwrap_or_default();
             let mut odd = None;
             if !etag.contains('-') && etag != hex(&digest) {
                 let detail = format!("ETag {etag} but the {} bytes have MD5 {}", response.body.len(), hex(&digest));
@@ -81,7 +81,7 @@ pub fn verify(
     models: &mut [Vec<KeyModel>],
     buckets: &[String],
 ) -> Result<Verification, String> {
-    let mut client = Client::new(addr);
+    let mut client = crate::client(addr);
     let mut result = Verification::default();
     for model in models.iter_mut().flatten() {
         let (observed, odd) = observe(&mut client, model)?;
@@ -201,7 +201,7 @@ fn list_bucket(client: &mut Client, bucket: &str) -> Result<BTreeMap<String, (St
     for _ in 0..10_000 {
         let mut path = format!("/{bucket}?list-type=2&max-keys=29");
         if let Some(token) = &token {
-            path.push_str(&format!("&continuation-token={}", encode_query_value(token)));
+            path.push_str(&format!("&continuation-token={}", encode_query(token)));
         }
         let response = request(client, "GET", &path)?;
         if response.status != 200 {

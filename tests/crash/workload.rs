@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use md5::Digest;
 
-use crate::http::{xml_escape, xml_values, Client, Response};
-use crate::model::{body, hex, md5, KeyModel, Object, Rng, State, Violation};
+use crate::model::{body, KeyModel, Object, Rng, State, Violation};
+use crate::support::{encode_query, hex, md5_base64, md5_digest, xml_escape, xml_values, Client, Response};
 
 /// Counts of what a worker did, summed over threads and cycles.
 #[derive(Debug, Default, Clone)]
@@ -83,7 +82,7 @@ impl Worker {
             keys,
             rng: Rng::new(seed),
             deadline: Instant::now() + run_for + Duration::from_secs(60),
-            client: Client::new(addr),
+            client: crate::client(addr),
             stats: Stats::default(),
             violations: Vec::new(),
         }
@@ -119,7 +118,8 @@ impl Worker {
         operation: &str,
         outcomes: &[(usize, State)],
     ) -> Result<Response, Stop> {
-        match self.client.request(method, path, headers, body) {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        match self.client.try_request(method, path, &headers, body) {
             Ok(response) => Ok(response),
             Err(failure) => {
                 if failure.was_sent() {
@@ -179,7 +179,7 @@ impl Worker {
     /// GET of an owned key: must show exactly the acknowledged state (no one else writes it).
     fn read(&mut self, key: usize) -> Result<(), Stop> {
         let path = self.keys[key].path();
-        let response = match self.client.request("GET", &path, &[], b"") {
+        let response = match self.client.try_request("GET", &path, &[], b"") {
             Ok(response) => response,
             Err(failure) => {
                 if !failure.was_sent() {
@@ -193,8 +193,8 @@ impl Worker {
             (State::Absent, 404) => true,
             (State::Present(object), 200) => {
                 response.body.len() as u64 == object.size
-                    && md5(&response.body) == object.md5
-                    && response.etag().as_deref() == Some(object.etag.as_str())
+                    && md5_digest(&response.body) == object.md5
+                    && response.etag_unquoted().as_deref() == Some(object.etag.as_str())
             }
             _ => false,
         };
@@ -205,8 +205,8 @@ impl Worker {
                 "status {} size {} md5 {} etag {:?}",
                 response.status,
                 response.body.len(),
-                hex(&md5(&response.body)),
-                response.etag()
+                hex(&md5_digest(&response.body)),
+                response.etag_unquoted()
             );
             self.violation("live read", key, format!("expected {expected:?}, got {got}"));
         }
@@ -217,7 +217,7 @@ impl Worker {
         let size = self.random_size();
         let seed = self.rng.next_u64();
         let data = body(seed, size);
-        let digest = md5(&data);
+        let digest = md5_digest(&data);
         let tags = if self.rng.percent(30) { self.random_tags() } else { Vec::new() };
         let mut headers: Vec<(&str, String)> = Vec::new();
         if !tags.is_empty() {
@@ -230,7 +230,7 @@ impl Worker {
             headers.push(("If-None-Match", "*".into()));
         }
         if self.rng.percent(30) {
-            headers.push(("Content-MD5", base64::engine::general_purpose::STANDARD.encode(digest)));
+            headers.push(("Content-MD5", crate::support::base64(&digest)));
         }
         let new = State::Present(Object { size: size as u64, md5: digest, etag: hex(&digest), tags });
         let operation = format!("PUT {size} B{}", if conditional { " If-None-Match:*" } else { "" });
@@ -239,8 +239,8 @@ impl Worker {
         if response.status != 200 {
             return Err(self.unexpected(key, &operation, &response, new));
         }
-        if response.etag().as_deref() != Some(hex(&digest).as_str()) {
-            let detail = format!("{operation}: ETag {:?}, expected {}", response.etag(), hex(&digest));
+        if response.etag_unquoted().as_deref() != Some(hex(&digest).as_str()) {
+            let detail = format!("{operation}: ETag {:?}, expected {}", response.etag_unquoted(), hex(&digest));
             self.violation("wrong ETag in answer", key, detail);
         }
         self.stats.ack("put");
@@ -277,7 +277,7 @@ impl Worker {
             document.push_str(&format!("<Object><Key>{}</Key></Object>", xml_escape(&self.keys[k].key)));
         }
         document.push_str("</Delete>");
-        let content_md5 = base64::engine::general_purpose::STANDARD.encode(md5(document.as_bytes()));
+        let content_md5 = md5_base64(document.as_bytes());
         let operation = format!("DeleteObjects of {} keys", chosen.len());
         let outcomes: Vec<(usize, State)> = chosen.iter().map(|&k| (k, State::Absent)).collect();
         let path = format!("/{bucket}?delete");
@@ -326,7 +326,7 @@ impl Worker {
             }
         };
         self.stats.ack("create_multipart_upload");
-        let upload = crate::http::encode_query_value(&upload_id);
+        let upload = encode_query(&upload_id);
         let parts = self.rng.between(2, 3) as usize;
         let mut whole = md5::Md5::new();
         let mut part_md5s = Vec::new();
@@ -339,12 +339,12 @@ impl Worker {
                 self.rng.between(1, 300 * 1024) as usize
             };
             let data = body(self.rng.next_u64(), part_size);
-            let digest = md5(&data);
+            let digest = md5_digest(&data);
             let operation = format!("UploadPart {number} ({part_size} B)");
             let part_path = format!("{path}?partNumber={number}&uploadId={upload}");
             let response = self.send("PUT", &part_path, &[], &data, &operation, &[])?;
-            if response.status != 200 || response.etag().as_deref() != Some(hex(&digest).as_str()) {
-                let detail = format!("{operation}: {} ETag {:?}", response.summary(), response.etag());
+            if response.status != 200 || response.etag_unquoted().as_deref() != Some(hex(&digest).as_str()) {
+                let detail = format!("{operation}: {} ETag {:?}", response.summary(), response.etag_unquoted());
                 self.violation("unexpected answer", key, detail);
                 return Err(Stop);
             }
@@ -367,7 +367,7 @@ impl Worker {
             self.stats.ack("abort_multipart_upload");
             return Ok(());
         }
-        let etag = format!("{}-{parts}", hex(&md5(&part_md5s)));
+        let etag = format!("{}-{parts}", hex(&md5_digest(&part_md5s)));
         let whole: [u8; 16] = whole.finalize().into();
         let new = State::Present(Object { size, md5: whole, etag: etag.clone(), tags });
         let operation = format!("CompleteMultipartUpload ({parts} parts, {size} B)");

@@ -1,7 +1,7 @@
 //! Virtual-hosted-style addressing (`bucket.domain/key`) beside path-style, when the operator
 //! names the domain.
 
-use crate::common::*;
+use crate::support::*;
 
 #[test]
 fn virtual_hosted_requests_reach_the_same_objects_as_path_style() {

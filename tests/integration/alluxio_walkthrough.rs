@@ -3,7 +3,7 @@
 //! Amazon S3 would give (not Alluxio's quirks: `<Name>testbucket</Name>` rather than
 //! `/testbucket`, quoted ETags rather than empty ones).
 
-use crate::common::*;
+use crate::support::*;
 
 const API: &str = "/api/v1/s3";
 

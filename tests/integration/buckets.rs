@@ -1,7 +1,7 @@
 //! Bucket actions: create, head, delete, list, location, naming rules, unsupported
 //! sub-resources and methods.
 
-use crate::common::*;
+use crate::support::*;
 
 #[test]
 fn create_bucket_answers_200_with_location_and_refuses_a_second_create() {

@@ -1,7 +1,7 @@
 //! `x-amz-checksum-*` on uploads: verified by default (BadDigest), returned with
 //! `x-amz-checksum-mode: ENABLED`, and not enforced under `--skip-checksum-verification`.
 
-use crate::common::*;
+use crate::support::*;
 
 /// CRC-32 of "123456789" (the catalogue check value 0xCBF43926), base64 of its big-endian bytes.
 const CHECK_INPUT: &[u8] = b"123456789";

@@ -2,7 +2,7 @@
 //! themselves, missing sources, copy-source conditions, copies across buckets on different
 //! shards, independence of source and copy, and sources of every storage shape.
 
-use crate::common::*;
+use crate::support::*;
 
 const MIB: usize = 1024 * 1024;
 

@@ -1,6 +1,6 @@
 //! DeleteObjects (`POST /bucket?delete`): results, quiet mode, validation of the document.
 
-use crate::common::*;
+use crate::support::*;
 
 fn delete_document(keys: &[&str], quiet: bool) -> String {
     let mut document = String::from(

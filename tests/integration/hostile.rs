@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::Barrier;
 use std::time::Duration;
 
-use crate::common::*;
+use crate::support::*;
 
 /// Sends `bytes` on a new connection; asserts the answer's status and that the server closed.
 #[track_caller]

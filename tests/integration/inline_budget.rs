@@ -1,7 +1,7 @@
 //! Small objects live inline (in their record, in memory) only up to `--inline-budget-bytes`;
 //! beyond it they go to block files, and a restart charges replayed bodies to the same budget.
 
-use crate::common::*;
+use crate::support::*;
 
 #[test]
 fn small_objects_beyond_the_inline_budget_go_to_block_files_and_read_back() {

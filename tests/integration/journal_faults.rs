@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::common::*;
+use crate::support::*;
 
 /// Journal length that makes the shard checkpoint after a few small PUTs.
 const SMALL_CHECKPOINT_BYTES: &str = "16384";

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::common::*;
+use crate::support::*;
 
 /// 30 keys in no particular order: digits, upper case, punctuation, non-ASCII, "directories".
 const KEYS: [&str; 30] = [

@@ -1,9 +1,12 @@
 //! Integration tests of s3core: each test starts real server processes (fresh data dir,
-//! ephemeral port) and talks raw HTTP/1.1 to them through `common::Client`.
+//! ephemeral port) and talks raw HTTP/1.1 to them through `support::Client`.
 //!
 //! Run with `cargo test --test integration`.
 
-mod common;
+// Each binary uses a part of the shared support.
+#[allow(dead_code, unused_imports)]
+#[path = "../support/mod.rs"]
+mod support;
 
 mod addressing;
 mod alluxio_walkthrough;
@@ -22,5 +25,6 @@ mod restart;
 mod send_paths;
 mod storage_faults;
 mod tagging;
+mod test_switches;
 mod upload_framing;
 mod wire;

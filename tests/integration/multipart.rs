@@ -1,7 +1,7 @@
 //! Multipart uploads: create, upload part (and part copy), list parts, list uploads, complete,
 //! abort; block files reclaimed; uploads and completed objects across `kill -9`.
 
-use crate::common::*;
+use crate::support::*;
 
 const MIB: usize = 1024 * 1024;
 

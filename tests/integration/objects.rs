@@ -1,7 +1,7 @@
 //! Object actions: PUT/GET/HEAD/DELETE, metadata, digests, ranges, conditional requests,
 //! key encodings and limits, tagging header, versionId and response overrides.
 
-use crate::common::*;
+use crate::support::*;
 
 fn bucket_name(prefix: &str, base: &str) -> String {
     if prefix.is_empty() {

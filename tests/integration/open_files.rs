@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::*;
+use crate::support::*;
 
 /// The address of the ready line `s3core listening on http://ADDR` (stdout drained after it).
 fn read_listen_address(stdout: std::process::ChildStdout) -> SocketAddr {
@@ -74,6 +74,7 @@ fn a_low_hard_limit_lowers_the_connection_limit_at_start() {
     let mut child = Command::new("prlimit")
         .arg("--nofile=300:300")
         .arg(server_binary())
+        .args(switch_args())
         .args(["--listen", "127.0.0.1:0", "--cores", "1", "--data-dir"])
         .arg(directory.path().join("data"))
         .stdout(std::process::Stdio::piped())

@@ -1,7 +1,7 @@
 //! Durability across `kill -9`: everything acknowledged before the kill is served after the
 //! restart, nothing deleted comes back, and the data dir serves with any `--cores`.
 
-use crate::common::*;
+use crate::support::*;
 
 struct Stored {
     path: String,

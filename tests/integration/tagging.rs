@@ -1,7 +1,7 @@
 //! Object and bucket tagging: round trips, the tag count header, S3's limits and characters,
 //! malformed documents, missing targets, and tags across `kill -9`.
 
-use crate::common::*;
+use crate::support::*;
 
 fn bucket_name(prefix: &str, base: &str) -> String {
     if prefix.is_empty() {

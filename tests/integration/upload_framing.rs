@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::common::*;
+use crate::support::*;
 
 #[test]
 fn put_object_and_upload_part_without_a_length_answer_411() {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use crate::common::*;
+use crate::support::*;
 
 /// `Transfer-Encoding: chunked` framing of `data` in pieces of `sizes` (cycled), with a chunk
 /// extension on the first chunk.
