@@ -41,5 +41,6 @@ pub mod limits;
 pub mod s3;
 pub mod server;
 pub mod shard;
+pub(crate) mod sigv4;
 pub mod store;
 pub mod xml;
