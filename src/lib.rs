@@ -43,4 +43,5 @@ pub mod server;
 pub mod shard;
 pub(crate) mod sigv4;
 pub mod store;
+pub mod upstream;
 pub mod xml;

@@ -51,6 +51,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
         log::warn!("{} cores requested on {} CPUs: several cores share a CPU", config.cores, cpus.len());
     }
     log_driver();
+    if let Some(upstream) = &config.upstream {
+        log::info!("upstream store: {upstream:?}");
+    }
     if config.s3.credentials.is_open() && !config.listen.ip().is_loopback() {
         log::warn!(
             "no credentials configured and listening on {}: anyone who can reach this address can read and write all data (set --access-key/--secret-key or --credentials-file)",

@@ -6,9 +6,9 @@
 use sha2::{Digest, Sha256};
 
 use super::constant_time_eq;
-use crate::sigv4::{chunk_signature, sha256_hex, trailer_signature};
 use crate::encoding::hex;
 use crate::http::body::{BodyCheck, CheckFailure};
+use crate::sigv4::{chunk_signature, sha256_hex, trailer_signature};
 
 /// What a verified request still owes: a payload hash or chunk signatures to check.
 #[derive(Debug, Default)]
