@@ -35,6 +35,25 @@ pub trait BodySource {
     }
 }
 
+/// A source lent to the client, so the caller keeps it (and what it counted) afterwards.
+impl<T: BodySource> BodySource for &mut T {
+    fn length(&self) -> u64 {
+        (**self).length()
+    }
+
+    fn fill(&mut self, buffer: Vec<u8>, max_bytes: usize) -> impl Future<Output = (io::Result<usize>, Vec<u8>)> {
+        (**self).fill(buffer, max_bytes)
+    }
+
+    fn rewind(&mut self) -> bool {
+        (**self).rewind()
+    }
+
+    fn sha256_hex(&self) -> Option<&str> {
+        (**self).sha256_hex()
+    }
+}
+
 /// Where a GET's body goes, piece by piece.
 pub trait BodySink {
     /// Takes the bytes of `buffer` and gives the buffer back for the next piece (cleared or

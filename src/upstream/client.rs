@@ -140,6 +140,8 @@ pub struct Upstream {
     /// Set once the upstream let a `100 Continue` wait time out: it ignores `Expect`, and
     /// streamed bodies are then sent at once.
     expect_ignored: Cell<bool>,
+    /// Connections opened so far (the pool's effectiveness, for tests and logs).
+    connections_opened: Cell<u64>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -159,6 +161,7 @@ impl Upstream {
             signer,
             jitter: Jitter::new(),
             expect_ignored: Cell::new(false),
+            connections_opened: Cell::new(0),
         }
     }
 
@@ -169,6 +172,11 @@ impl Upstream {
     /// Idle keep-alive connections this core holds now.
     pub fn idle_connections(&self) -> usize {
         self.pool.idle_count()
+    }
+
+    /// Connections this core has opened to the upstream so far.
+    pub fn connections_opened(&self) -> u64 {
+        self.connections_opened.get()
     }
 
     /// Runs `call` with its retries; a success is handed out as `want` says, an error answer
@@ -396,6 +404,7 @@ impl Upstream {
                 let connection = connect(&prepared.target, tls, &self.resolver, connect_timeout)
                     .await
                     .map_err(|error| AttemptError::Transport { error, reused: false, response_started: false })?;
+                self.connections_opened.set(self.connections_opened.get() + 1);
                 (connection, false)
             }
         };

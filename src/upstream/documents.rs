@@ -61,6 +61,18 @@ fn required(root: &tree::Element, name: &str) -> Result<String, UpstreamError> {
         .ok_or_else(|| UpstreamError::Protocol(format!("<{}> without <{name}>", root.name)))
 }
 
+/// An ETag in S3's quoted form: `"…"` (and weak `W/"…"`) as given, a bare value quoted.
+/// SeaweedFS writes `<ETag>` in CopyObjectResult without the quotes Amazon S3 and s3core send;
+/// the cache compares ETags and sends them back in `If-Match`, so it gets one form.
+pub(crate) fn quoted_etag(etag: &str) -> String {
+    let etag = etag.trim();
+    if etag.starts_with('"') || etag.starts_with("W/\"") || etag.is_empty() {
+        etag.to_string()
+    } else {
+        format!("\"{etag}\"")
+    }
+}
+
 /// `<InitiateMultipartUploadResult>` → the UploadId.
 pub(crate) fn upload_id(body: &[u8]) -> Result<String, UpstreamError> {
     required(&root_of(body, "InitiateMultipartUploadResult")?, "UploadId")
@@ -68,13 +80,13 @@ pub(crate) fn upload_id(body: &[u8]) -> Result<String, UpstreamError> {
 
 /// `<CompleteMultipartUploadResult>` → the ETag of the object made.
 pub(crate) fn completed_etag(body: &[u8]) -> Result<String, UpstreamError> {
-    required(&root_of(body, "CompleteMultipartUploadResult")?, "ETag")
+    required(&root_of(body, "CompleteMultipartUploadResult")?, "ETag").map(|etag| quoted_etag(&etag))
 }
 
 /// `<CopyObjectResult>` → (ETag, LastModified).
 pub(crate) fn copy_result(body: &[u8]) -> Result<(String, Option<String>), UpstreamError> {
     let root = root_of(body, "CopyObjectResult")?;
-    Ok((required(&root, "ETag")?, root.child_text("LastModified").map(str::to_string)))
+    Ok((quoted_etag(&required(&root, "ETag")?), root.child_text("LastModified").map(str::to_string)))
 }
 
 /// `<Tagging><TagSet><Tag><Key/><Value/></Tag>...` → pairs in document order.
@@ -192,6 +204,10 @@ mod tests {
         assert_eq!(completed_etag(complete).unwrap(), "\"abc-2\"");
         let copy = b"<CopyObjectResult><LastModified>2026-01-02T03:04:05.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>";
         assert_eq!(copy_result(copy).unwrap(), ("\"e\"".to_string(), Some("2026-01-02T03:04:05.000Z".to_string())));
+        // SeaweedFS's form: no quotes.
+        let bare = b"<CopyObjectResult><ETag>ffdcb480c4b58ba9aca3e422c8e56fc7</ETag></CopyObjectResult>";
+        assert_eq!(copy_result(bare).unwrap().0, "\"ffdcb480c4b58ba9aca3e422c8e56fc7\"");
+        assert_eq!(quoted_etag("W/\"x\""), "W/\"x\"");
         let tagging = b"<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>b</Key><Value></Value></Tag></TagSet></Tagging>";
         assert_eq!(tags(tagging).unwrap(), vec![("a".into(), "1".into()), ("b".into(), String::new())]);
     }

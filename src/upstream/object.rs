@@ -18,7 +18,8 @@ use crate::limits::UPSTREAM_BODY_PIECE_BYTES;
 #[derive(Debug, Clone)]
 pub struct ObjectHead {
     pub status: u16,
-    /// As sent, quoted (`"9b2cf535f27731c974343645a3985328"`, or `"...-N"` for multipart).
+    /// Quoted (`"9b2cf535f27731c974343645a3985328"`, or `"...-N"` for multipart); a bare
+    /// value from the upstream is quoted, so ETags compare and go back in `If-Match` as is.
     pub etag: Option<String>,
     /// Of this answer's body (a range's length for 206).
     pub content_length: Option<u64>,
@@ -47,7 +48,7 @@ impl ObjectHead {
         let last_modified = text("last-modified");
         ObjectHead {
             status: head.status,
-            etag: text("etag"),
+            etag: text("etag").map(|etag| documents::quoted_etag(&etag)),
             content_length: text("content-length").and_then(|value| value.parse().ok()),
             content_range: text("content-range").and_then(|value| ContentRange::parse(&value)),
             last_modified_ms: last_modified.as_deref().and_then(parse_http_date),

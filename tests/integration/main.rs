@@ -23,4 +23,5 @@ mod send_paths;
 mod storage_faults;
 mod tagging;
 mod upload_framing;
+mod upstream;
 mod wire;
