@@ -12,7 +12,7 @@ use s3core::error::S3Error;
 use s3core::upstream::{GetOptions, InMemoryBody, PutOptions, RetryPolicy, Stage, Timeouts, UpstreamError};
 
 use super::operations::expect_error;
-use super::{client, run, settings, signal, PatternBody, PatternSink, UpstreamServer};
+use super::{client, run, run_legacy, settings, signal, PatternBody, PatternSink, UpstreamServer};
 
 const MIB: u64 = 1 << 20;
 
@@ -116,6 +116,18 @@ fn upstream_killed_mid_get_and_mid_put_then_restarted() {
         assert_eq!(put.expect("PUT after restart").etag, Some(PatternBody::etag(5, size)));
         let missing = upstream.head_object("lake", "never", &GetOptions::default()).await;
         expect_error(missing, 404, "NotFound", "a plain miss after all that");
+
+        // A restart behind an idle pooled connection: a one-shot streamed upload finds the
+        // connection dead while waiting for 100 Continue, before its source gave a byte, and
+        // goes again on a fresh one.
+        assert_eq!(upstream.idle_connections(), 1);
+        server.restart();
+        let opened = upstream.connections_opened();
+        let mut body = PatternBody::new(6, 2 * MIB);
+        let put = upstream.put_object("lake", "after-restart", &mut body, &PutOptions::default()).await;
+        assert_eq!(put.expect("streamed PUT over a stale connection").etag, Some(PatternBody::etag(6, 2 * MIB)));
+        assert_eq!(body.given(), 2 * MIB, "the source was read once");
+        assert_eq!(upstream.connections_opened(), opened + 1, "the stale connection was replaced");
     });
 }
 
@@ -206,5 +218,32 @@ fn upstream_503_is_retried_only_with_a_replayable_body() {
             other => panic!("a PUT meeting 503s: {other:?}"),
         }
         assert!(started.elapsed() < Duration::from_secs(10), "bounded: {:?}", started.elapsed());
+    });
+}
+
+/// The same client on the legacy (epoll) driver: a streamed PUT and GET, a miss, and a head
+/// timeout against a frozen upstream followed by recovery.
+#[test]
+fn upstream_on_the_legacy_driver() {
+    let server = UpstreamServer::start(&[]);
+    let timeouts = Timeouts { connect_ms: 1_000, head_ms: 500, stall_ms: 500, idle_ms: 15_000 };
+    let retry = RetryPolicy { attempts_max: 2, backoff_base_ms: 10, backoff_max_ms: 10, window_ms: 1_000 };
+    run_legacy(async {
+        let upstream = client(settings(&server.url()).with_timeouts(timeouts).with_retry(retry));
+        upstream.create_bucket("lake").await.expect("CreateBucket");
+        let size = 8 * MIB;
+        let put = upstream.put_object("lake", "k", PatternBody::new(4, size), &PutOptions::default()).await;
+        assert_eq!(put.expect("PUT").etag, Some(PatternBody::etag(4, size)));
+        let mut sink = PatternSink::new(4, 0);
+        upstream.get_object_into("lake", "k", &GetOptions::default(), &mut sink).await.expect("GET");
+        assert_eq!((sink.received, sink.mismatch_at), (size, None));
+        expect_error(upstream.head_object("lake", "missing", &GetOptions::default()).await, 404, "NotFound", "miss");
+        server.freeze();
+        let started = Instant::now();
+        let frozen = upstream.head_object("lake", "k", &GetOptions::default()).await;
+        assert!(matches!(frozen, Err(UpstreamError::Unavailable { attempts: 2, .. })), "{frozen:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        server.thaw();
+        upstream.head_object("lake", "k", &GetOptions::default()).await.expect("HEAD after thaw");
     });
 }

@@ -40,6 +40,14 @@ pub fn run<F: Future>(future: F) -> F::Output {
     runtime.block_on(future)
 }
 
+/// Like `run`, on monoio's legacy (epoll) driver, which the server falls back to where
+/// io_uring is missing: timeouts and cancellation take other paths there.
+pub fn run_legacy<F: Future>(future: F) -> F::Output {
+    let mut runtime =
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().expect("legacy monoio runtime");
+    runtime.block_on(future)
+}
+
 /// Settings for `url` signed with the test keys.
 pub fn settings(url: &str) -> UpstreamSettings {
     let credentials = UpstreamCredentials::new(ACCESS_KEY, SECRET_KEY).expect("credentials");
