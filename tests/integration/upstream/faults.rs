@@ -81,7 +81,7 @@ fn upstream_killed_mid_get_and_mid_put_then_restarted() {
             }
             other => panic!("HEAD while down: {other:?}"),
         }
-        assert!(started.elapsed() < Duration::from_secs(3), "gave up in {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(5), "gave up in {:?}", started.elapsed());
 
         // Back on the same port: the same client works again.
         server.restart();
@@ -152,8 +152,9 @@ fn upstream_frozen_before_answering_and_mid_body_timeouts_hold() {
             other => panic!("HEAD of a frozen upstream: {other:?}"),
         }
         let took = started.elapsed();
-        // Window (1.5 s) plus one attempt (0.7 s) at most, and at least one head timeout.
-        assert!(took >= Duration::from_millis(700) && took < Duration::from_millis(3_000), "{took:?}");
+        // Window (1.5 s) plus one attempt (0.7 s) at most, and at least one head timeout; the
+        // upper bound leaves room for a loaded CI machine (without timeouts this never ends).
+        assert!(took >= Duration::from_millis(700) && took < Duration::from_millis(5_000), "{took:?}");
         server.thaw();
         upstream.head_object("lake", "big", &GetOptions::default()).await.expect("HEAD after thaw");
 
@@ -171,7 +172,7 @@ fn upstream_frozen_before_answering_and_mid_body_timeouts_hold() {
             }
             other => panic!("GET body of a frozen upstream: {other:?}"),
         }
-        assert!(frozen.elapsed() < Duration::from_secs(3), "stall noticed in {:?}", frozen.elapsed());
+        assert!(frozen.elapsed() < Duration::from_secs(5), "stall noticed in {:?}", frozen.elapsed());
         server.thaw();
         let mut sink = PatternSink::new(9, 0);
         upstream.get_object_into("lake", "big", &GetOptions::default(), &mut sink).await.expect("GET after thaw");
@@ -242,7 +243,7 @@ fn upstream_on_the_legacy_driver() {
         let started = Instant::now();
         let frozen = upstream.head_object("lake", "k", &GetOptions::default()).await;
         assert!(matches!(frozen, Err(UpstreamError::Unavailable { attempts: 2, .. })), "{frozen:?}");
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         server.thaw();
         upstream.head_object("lake", "k", &GetOptions::default()).await.expect("HEAD after thaw");
     });
