@@ -103,6 +103,42 @@ pub struct Args {
     #[arg(long, hide = true, value_enum, default_value_t = IoDriver::Auto, env = "S3CORE_IO_DRIVER")]
     pub io_driver: IoDriver,
 
+    /// Upstream object store to front, as http[s]://HOST[:PORT][/PREFIX] (Ceph RGW, MinIO,
+    /// Garage, SeaweedFS, Amazon S3). s3core keeps one keep-alive connection pool to it per core
+    /// and signs every request with the --upstream-* credentials. Without it nothing talks to
+    /// an upstream.
+    #[arg(long, env = "S3CORE_UPSTREAM", value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// Access key s3core signs upstream requests with (prefer the environment variable or
+    /// --upstream-credentials-file: flags show in `ps`). Never logged.
+    #[arg(long, env = "S3CORE_UPSTREAM_ACCESS_KEY", requires = "upstream_secret_key", hide_env_values = true)]
+    pub upstream_access_key: Option<Secret>,
+
+    /// Secret key of --upstream-access-key. Never logged.
+    #[arg(long, env = "S3CORE_UPSTREAM_SECRET_KEY", requires = "upstream_access_key", hide_env_values = true)]
+    pub upstream_secret_key: Option<Secret>,
+
+    /// File holding the upstream key pair: one `ACCESS_KEY SECRET_KEY` (or `ACCESS_KEY:SECRET_KEY`)
+    /// line, `#` comments. Instead of --upstream-access-key/--upstream-secret-key. Without any
+    /// upstream credentials requests go unsigned (public buckets only).
+    #[arg(long, env = "S3CORE_UPSTREAM_CREDENTIALS_FILE", conflicts_with = "upstream_access_key")]
+    pub upstream_credentials_file: Option<PathBuf>,
+
+    /// Region upstream requests are signed for (SigV4's scope; most non-AWS stores accept any).
+    #[arg(long, default_value = "us-east-1", env = "S3CORE_UPSTREAM_REGION")]
+    pub upstream_region: String,
+
+    /// PEM file of CA certificates trusted for an https upstream, besides the system's trust
+    /// store (for a private CA or a self-signed certificate). Certificates are always verified.
+    #[arg(long, env = "S3CORE_UPSTREAM_CA_FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
+
+    /// Bucket addressing towards the upstream: `path` (HOST/bucket/key, what most stores
+    /// serve) or `virtual` (bucket.HOST/key, which Amazon S3 prefers).
+    #[arg(long, value_enum, default_value = "path", env = "S3CORE_UPSTREAM_ADDRESSING")]
+    pub upstream_addressing: UpstreamAddressing,
+
     /// Log level: error, warn, info, debug or trace. Logs go to standard error.
     #[arg(long, default_value = "info", env = "S3CORE_LOG_LEVEL")]
     pub log_level: log::LevelFilter,
@@ -125,6 +161,37 @@ pub enum IoDriver {
     Uring,
     /// epoll readiness, file I/O done inline by the runtime thread.
     Legacy,
+}
+
+/// A secret given on the command line or in the environment: `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_string()))
+    }
+}
+
+/// `--upstream-addressing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UpstreamAddressing {
+    Path,
+    Virtual,
 }
 
 /// The validated configuration.
@@ -152,6 +219,9 @@ pub struct Config {
     pub md5_kernel_forced: bool,
     /// monoio's driver (`Auto` unless a test forces one).
     pub io_driver: IoDriver,
+    /// The upstream store and how to reach it (`None`: no upstream; nothing of the client
+    /// runs).
+    pub upstream: Option<std::sync::Arc<crate::upstream::UpstreamSettings>>,
 }
 
 /// Most cores one process runs (one runtime, listener and shard set each).
@@ -204,6 +274,7 @@ impl Config {
             .map(|domain| domain.trim().trim_start_matches('.').to_ascii_lowercase())
             .filter(|domain| !domain.is_empty())
             .collect();
+        let upstream = upstream_settings(&args)?.map(std::sync::Arc::new);
         let s3 = crate::s3::Settings {
             multipart_min_part_bytes: args.multipart_min_part_bytes,
             verify_checksums: !args.skip_checksum_verification,
@@ -224,8 +295,41 @@ impl Config {
             md5_kernel,
             md5_kernel_forced: args.md5_kernel != Md5KernelChoice::Auto,
             io_driver: args.io_driver,
+            upstream,
         })
     }
+}
+
+/// The upstream flags, validated: all or nothing around `--upstream`.
+fn upstream_settings(args: &Args) -> Result<Option<crate::upstream::UpstreamSettings>, String> {
+    use crate::upstream::{Addressing, UpstreamCredentials, UpstreamSettings};
+    let Some(url) = &args.upstream else {
+        let stray = [
+            ("--upstream-access-key", args.upstream_access_key.is_some()),
+            ("--upstream-credentials-file", args.upstream_credentials_file.is_some()),
+            ("--upstream-ca-file", args.upstream_ca_file.is_some()),
+        ];
+        return match stray.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => Err(format!("{flag} needs --upstream")),
+            None => Ok(None),
+        };
+    };
+    let credentials = match (&args.upstream_access_key, &args.upstream_secret_key, &args.upstream_credentials_file) {
+        (Some(access), Some(secret), None) => Some(
+            UpstreamCredentials::new(access.expose(), secret.expose())
+                .map_err(|reason| format!("--upstream-access-key/--upstream-secret-key: {reason}"))?,
+        ),
+        (None, None, Some(path)) => Some(UpstreamCredentials::load_file(path)?),
+        (None, None, None) => None,
+        _ => return Err("give the upstream keys either as --upstream-access-key/--upstream-secret-key or in --upstream-credentials-file".into()),
+    };
+    let settings = UpstreamSettings::new(url, credentials, &args.upstream_region, args.upstream_ca_file.as_deref())
+        .map_err(|reason| format!("--upstream: {reason}"))?;
+    let addressing = match args.upstream_addressing {
+        UpstreamAddressing::Path => Addressing::Path,
+        UpstreamAddressing::Virtual => Addressing::VirtualHosted,
+    };
+    Ok(Some(settings.with_addressing(addressing)))
 }
 
 #[cfg(test)]
@@ -261,6 +365,69 @@ mod tests {
         assert!(parse(&["--access-key", "a"]).is_err(), "a key needs its secret");
         assert!(!parse(&["--access-key", "a", "--secret-key", "b"]).unwrap().s3.credentials.is_open());
         assert_eq!(parse(&["--cores", "3", "--cores", "4"]).unwrap().cores, 4, "the last value wins");
+    }
+
+    #[test]
+    fn upstream_flags_are_validated_and_secrets_never_printed() {
+        assert!(parse(&[]).unwrap().upstream.is_none(), "no upstream unless asked");
+        let config = parse(&[
+            "--upstream",
+            "http://127.0.0.1:9000/lake",
+            "--upstream-access-key",
+            "AKIDUPSTREAM",
+            "--upstream-secret-key",
+            "upstream-secret-value",
+            "--upstream-region",
+            "eu-west-1",
+        ])
+        .unwrap();
+        let upstream = config.upstream.as_ref().unwrap();
+        assert_eq!(upstream.endpoint().url(), "http://127.0.0.1:9000/lake");
+        assert_eq!(upstream.region(), "eu-west-1");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("upstream-secret-value") && !printed.contains("AKIDUPSTREAM"), "{printed}");
+        let args = Args::try_parse_from([
+            "s3core",
+            "--upstream",
+            "http://h",
+            "--upstream-access-key",
+            "AKIDUPSTREAM",
+            "--upstream-secret-key",
+            "upstream-secret-value",
+        ])
+        .unwrap();
+        let printed = format!("{args:?}");
+        assert!(!printed.contains("upstream-secret-value") && !printed.contains("AKIDUPSTREAM"), "{printed}");
+        assert_eq!(parse(&["--upstream", "http://h"]).unwrap().upstream.unwrap().region(), "us-east-1");
+        assert!(parse(&["--upstream", "ftp://h"]).is_err());
+        assert!(parse(&["--upstream", "http://h", "--upstream-access-key", "a"]).is_err(), "a key needs its secret");
+        assert!(parse(&["--upstream-access-key", "a", "--upstream-secret-key", "b"])
+            .unwrap_err()
+            .contains("--upstream"));
+        assert!(parse(&["--upstream-ca-file", "/x.pem"]).is_err());
+        assert!(parse(&["--upstream", "http://h", "--upstream-ca-file", "/x.pem"]).is_err(), "a CA file is for https");
+        assert!(parse(&["--upstream", "https://h", "--upstream-ca-file", "/nonexistent.pem"]).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("upstream-keys");
+        std::fs::write(&file, "AKIDFILE secret-from-file\n").unwrap();
+        let file = file.to_str().unwrap();
+        assert!(parse(&["--upstream", "http://h", "--upstream-credentials-file", file]).is_ok());
+        assert!(
+            parse(&[
+                "--upstream",
+                "http://h",
+                "--upstream-credentials-file",
+                file,
+                "--upstream-access-key",
+                "a",
+                "--upstream-secret-key",
+                "b"
+            ])
+            .is_err(),
+            "one source of keys"
+        );
+        let virtual_hosted = parse(&["--upstream", "http://h", "--upstream-addressing", "virtual"]).unwrap();
+        assert!(format!("{:?}", virtual_hosted.upstream.unwrap()).contains("VirtualHosted"));
     }
 
     #[test]

@@ -28,6 +28,10 @@ macro_rules! s3_error_codes {
             pub(crate) fn default_message(self) -> &'static str {
                 match self { $(Self::$code => $message,)* }
             }
+            /// The code of a `<Code>` text, when it is one of ours.
+            pub(crate) fn from_code(code: &str) -> Option<Self> {
+                match code { $(stringify!($code) => Some(Self::$code),)* _ => None }
+            }
         }
     };
 }
@@ -187,6 +191,85 @@ impl From<crate::xml::XmlDecodeError> for S3Error {
     }
 }
 
+/// Upstream failures, as s3core's clients see them: an upstream that is down, throttling or
+/// failing becomes 503 (`SlowDown` when it asked to slow down, `ServiceUnavailable`
+/// otherwise), never a hang or a 500; an upstream answer s3core knows is relayed with its
+/// code and message; a refusal of s3core's own upstream credentials is an `InternalError`
+/// (the client did nothing wrong), logged for the operator.
+impl From<crate::upstream::UpstreamError> for S3Error {
+    fn from(error: crate::upstream::UpstreamError) -> Self {
+        use crate::upstream::UpstreamError;
+        match error {
+            UpstreamError::Response(response) => {
+                let code = response.code.as_str();
+                let detail = |default: &str| {
+                    let message = if response.message.is_empty() { default } else { response.message.as_str() };
+                    format!("The upstream store answered {} {code}: {message}", response.status)
+                };
+                let throttled = response.status == 429 || matches!(code, "SlowDown");
+                let failing = response.status >= 500 || matches!(code, "InternalError" | "ServiceUnavailable");
+                if throttled {
+                    return S3Error::with_message(S3ErrorCode::SlowDown, detail("Please reduce your request rate."));
+                }
+                if failing {
+                    log::warn!("{response}");
+                    return S3Error::with_message(S3ErrorCode::ServiceUnavailable, detail("unavailable"));
+                }
+                if matches!(
+                    code,
+                    "SignatureDoesNotMatch"
+                        | "InvalidAccessKeyId"
+                        | "AuthorizationHeaderMalformed"
+                        | "RequestTimeTooSkewed"
+                        | "InvalidToken"
+                        | "ExpiredToken"
+                ) {
+                    log::error!("the upstream store refused s3core's upstream credentials: {response}");
+                    return S3Error::with_message(
+                        S3ErrorCode::InternalError,
+                        format!("The upstream store refused this server's credentials ({code})."),
+                    );
+                }
+                let known = S3ErrorCode::from_code(code).or(match response.status {
+                    304 => Some(S3ErrorCode::NotModified),
+                    403 => Some(S3ErrorCode::AccessDenied),
+                    404 => Some(S3ErrorCode::NoSuchKey),
+                    412 => Some(S3ErrorCode::PreconditionFailed),
+                    416 => Some(S3ErrorCode::InvalidRange),
+                    _ => None,
+                });
+                match known {
+                    Some(known) if response.message.is_empty() => S3Error::new(known),
+                    Some(known) => S3Error::with_message(known, response.message),
+                    None => S3Error::with_message(S3ErrorCode::InvalidRequest, detail("refused")),
+                }
+            }
+            UpstreamError::Unavailable { .. } | UpstreamError::Interrupted { .. } => {
+                log::warn!("{error}");
+                S3Error::with_message(
+                    S3ErrorCode::ServiceUnavailable,
+                    format!("The upstream store is unavailable: {error}"),
+                )
+            }
+            UpstreamError::Protocol(_) => {
+                log::error!("{error}");
+                S3Error::with_message(
+                    S3ErrorCode::InternalError,
+                    "The upstream store sent an answer s3core cannot read.",
+                )
+            }
+            UpstreamError::InvalidRequest(detail) => S3Error::with_message(S3ErrorCode::InvalidRequest, detail),
+            UpstreamError::Source(source) => {
+                match source.get_ref().and_then(|inner| inner.downcast_ref::<crate::http::body::BodyError>()) {
+                    Some(body_error) => S3Error::from(body_error.clone()),
+                    None => S3Error::from_io("reading the body sent upstream", &source),
+                }
+            }
+            UpstreamError::Sink(sink) => S3Error::from_io("storing a body read from upstream", &sink),
+        }
+    }
+}
+
 impl From<S3ErrorCode> for S3Error {
     fn from(code: S3ErrorCode) -> Self {
         S3Error::new(code)
@@ -263,6 +346,49 @@ mod tests {
         assert_eq!(code(BodyError::TooLarge { limit_bytes: 1 }), S3ErrorCode::MalformedXML);
         assert_eq!(S3Error::from(HeadError::TooLarge).code.status().as_u16(), 431);
         assert_eq!(S3Error::from(HeadError::Malformed).code, S3ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn upstream_failures_map_to_answers_clients_can_act_on() {
+        use crate::upstream::{ErrorResponse, Stage, TransportError, UpstreamError};
+        let answer = |status: u16, code: &str, message: &str| {
+            S3Error::from(UpstreamError::Response(ErrorResponse {
+                status,
+                code: code.to_string(),
+                message: message.to_string(),
+                request_id: None,
+                body: Vec::new(),
+                attempts: 4,
+            }))
+        };
+        assert_eq!(answer(503, "SlowDown", "").code, S3ErrorCode::SlowDown);
+        assert_eq!(answer(429, "TooManyRequests", "").code, S3ErrorCode::SlowDown);
+        assert_eq!(answer(500, "InternalError", "boom").code, S3ErrorCode::ServiceUnavailable);
+        assert_eq!(answer(502, "UnknownError", "").code, S3ErrorCode::ServiceUnavailable);
+        assert_eq!(answer(200, "InternalError", "").code, S3ErrorCode::ServiceUnavailable, "an error inside a 200");
+        let missing = answer(404, "NoSuchKey", "gone");
+        assert_eq!((missing.code, missing.message.as_ref()), (S3ErrorCode::NoSuchKey, "gone"));
+        assert_eq!(answer(404, "NotFound", "").code, S3ErrorCode::NoSuchKey, "a HEAD's 404");
+        assert_eq!(answer(412, "PreconditionFailed", "").code, S3ErrorCode::PreconditionFailed);
+        assert_eq!(answer(304, "NotModified", "").code, S3ErrorCode::NotModified);
+        assert_eq!(answer(409, "BucketNotEmpty", "").code, S3ErrorCode::BucketNotEmpty);
+        assert_eq!(answer(409, "OperationAborted", "").code, S3ErrorCode::InvalidRequest);
+        let refused = answer(403, "SignatureDoesNotMatch", "");
+        assert_eq!(refused.code, S3ErrorCode::InternalError, "our credentials, not the client's");
+        assert_eq!(answer(403, "AccessDenied", "").code, S3ErrorCode::AccessDenied);
+        let down = UpstreamError::Unavailable {
+            attempts: 4,
+            cause: TransportError::new(Stage::Connect, std::io::ErrorKind::ConnectionRefused, "127.0.0.1:9"),
+        };
+        let down = S3Error::from(down);
+        assert_eq!((down.code, down.code.status().as_u16()), (S3ErrorCode::ServiceUnavailable, 503));
+        assert!(down.message.contains("after 4 attempt"), "{}", down.message);
+        let body = std::io::Error::other(crate::http::body::BodyError::Incomplete("short".into()));
+        assert_eq!(S3Error::from(UpstreamError::Source(body)).code, S3ErrorCode::IncompleteBody);
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(S3Error::from(UpstreamError::Sink(full)).code, S3ErrorCode::InsufficientStorage);
+        assert_eq!(S3ErrorCode::from_code("NoSuchUpload"), Some(S3ErrorCode::NoSuchUpload));
+        assert_eq!(S3ErrorCode::from_code("nosuchupload"), None);
     }
 
     #[test]

@@ -24,6 +24,9 @@
 //! - `xml`: encoders and bounded decoders of S3 documents.
 //! - `shard`: bucket → shard → core, mailboxes, the owner-side shard.
 //! - `store`: records, index, journal with group commit, block files, recovery.
+//! - `sigv4`: SigV4 canonical forms, keys and signatures, shared by verification and signing.
+//! - `upstream`: the S3 client of an upstream object store (`--upstream`): one keep-alive pool
+//!   per core, SigV4, streamed bodies, retries, TLS. Reached through `s3::CoreServices`.
 
 // `unsafe` only where a module says why it needs it (`#![allow(unsafe_code)]` there, with a
 // `// SAFETY:` comment on each block): the AVX-512 MD5 kernel and the sendfile path.
@@ -41,5 +44,7 @@ pub mod limits;
 pub mod s3;
 pub mod server;
 pub mod shard;
+pub(crate) mod sigv4;
 pub mod store;
+pub mod upstream;
 pub mod xml;

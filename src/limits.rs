@@ -94,7 +94,54 @@ pub(crate) const CHECKPOINT_DIRECTORY_SYNC_BACKOFF_MS: u64 = 10;
 /// Largest journal record accepted on replay; anything larger is a torn or corrupt tail.
 pub(crate) const JOURNAL_RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
 
+// The upstream client (src/upstream): defaults of `upstream::Timeouts`, `upstream::RetryPolicy`
+// and the pool, and the bounds of what it reads from an upstream store.
+
+/// Idle keep-alive connections one core keeps to one upstream host; a connection released
+/// beyond it is closed. Busy connections are not limited here: each belongs to a request.
+pub(crate) const UPSTREAM_IDLE_CONNECTIONS_MAX: usize = 16;
+/// An idle pooled connection older than this is closed instead of reused: shorter than the
+/// keep-alive timeouts of common servers (s3core 60 s, nginx 75 s, Go's net/http in MinIO and
+/// SeaweedFS 120 s+), so the upstream rarely closes a connection as we reuse it.
+pub(crate) const UPSTREAM_IDLE_TIMEOUT_MS: u64 = 15_000;
+/// TCP connect plus TLS handshake, per attempt.
+pub(crate) const UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// From the end of a request to its complete response head, per attempt. Long enough for an
+/// upstream that works before it answers (CompleteMultipartUpload, CopyObject send their
+/// head early and keep the connection alive with whitespace, so 30 s is plenty).
+pub(crate) const UPSTREAM_HEAD_TIMEOUT_MS: u64 = 30_000;
+/// A read or write of a body that makes no progress this long fails the exchange.
+pub(crate) const UPSTREAM_STALL_TIMEOUT_MS: u64 = 30_000;
+/// Attempts of one retryable operation, the first included.
+pub(crate) const UPSTREAM_ATTEMPTS_MAX: u32 = 4;
+/// Backoff before retry n (n = 1, 2, ...): a uniformly random time up to
+/// `min(UPSTREAM_BACKOFF_MAX_MS, UPSTREAM_BACKOFF_BASE_MS * 2^(n-1))` ("full jitter").
+pub(crate) const UPSTREAM_BACKOFF_BASE_MS: u64 = 50;
+pub(crate) const UPSTREAM_BACKOFF_MAX_MS: u64 = 2_000;
+/// No retry starts later than this after an operation's first attempt began: with the
+/// per-attempt timeouts above, an operation ends within this plus one attempt's time.
+pub(crate) const UPSTREAM_RETRY_WINDOW_MS: u64 = 10_000;
+/// Largest response head accepted from an upstream (S3 heads with much user metadata fit).
+pub(crate) const UPSTREAM_RESPONSE_HEAD_BYTES_MAX: usize = 64 * 1024;
+/// Header fields of one upstream response (httparse needs a fixed array).
+pub(crate) const UPSTREAM_RESPONSE_HEADERS_COUNT_MAX: usize = 128;
+/// Largest document read whole from an upstream (a listing page of 1000 keys of 1 KiB is
+/// about 1.5 MiB; ListBuckets of many buckets is the other large one).
+pub(crate) const UPSTREAM_DOCUMENT_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest error document read from an upstream; a longer one closes the connection.
+pub(crate) const UPSTREAM_ERROR_BODY_BYTES_MAX: usize = 64 * 1024;
+/// Piece of a streamed request body handed to the socket at a time.
+pub(crate) const UPSTREAM_BODY_PIECE_BYTES: usize = 256 * 1024;
+/// Read buffer of an upstream connection (grown up to the head limit for a large head).
+pub(crate) const UPSTREAM_CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
+/// A resolved upstream host name is reused this long before it is looked up again.
+pub(crate) const UPSTREAM_DNS_TTL_MS: u64 = 30_000;
+
 const _: () = assert!(CONNECTION_BUFFER_BYTES <= REQUEST_HEAD_BYTES_MAX);
 const _: () = assert!(JOURNAL_CHECKPOINT_BYTES_MIN <= JOURNAL_COMPACT_BYTES);
 const _: () = assert!(INLINE_OBJECT_BYTES_MAX < BLOCK_IO_BUFFER_BYTES);
 const _: () = assert!(DELETE_OBJECTS_KEYS_MAX * KEY_BYTES_MAX * 2 <= XML_BODY_BYTES_MAX * 2);
+const _: () = assert!(UPSTREAM_CONNECTION_BUFFER_BYTES <= UPSTREAM_RESPONSE_HEAD_BYTES_MAX);
+const _: () = assert!(UPSTREAM_BACKOFF_BASE_MS <= UPSTREAM_BACKOFF_MAX_MS);
+const _: () = assert!(UPSTREAM_ATTEMPTS_MAX >= 1);
+const _: () = assert!(UPSTREAM_ERROR_BODY_BYTES_MAX <= UPSTREAM_DOCUMENT_BYTES_MAX);

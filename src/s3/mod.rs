@@ -75,6 +75,9 @@ pub(crate) struct CoreServices {
     /// MD5 of this core's uploads, hashed side by side (see `hash::md5_batch`).
     pub(crate) md5: Rc<crate::hash::md5_batch::Md5Batcher>,
     pub(crate) settings: std::sync::Arc<Settings>,
+    /// This core's client of the upstream store (`--upstream`), `None` without one. The
+    /// handlers do not use it yet: the read-through / write-through cache will.
+    pub(crate) upstream: Option<crate::upstream::Upstream>,
 }
 
 /// One request as the handlers see it: the head, its query, and the body still on the wire.

@@ -25,6 +25,7 @@ use crate::shard::{Shard, ShardRouter};
 use crate::store::blocks::BlockStore;
 use crate::store::group_sync::GroupSync;
 use crate::store::recovery::RecoveredShard;
+use crate::upstream::Upstream;
 
 /// Block I/O buffers a core keeps for reuse (more are allocated under load and freed after).
 const POOLED_BUFFERS_MAX: usize = 32;
@@ -129,8 +130,25 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String>
         buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX, BUFFER_LEASES_MAX),
         md5: Md5Batcher::new(plan.config.md5_kernel),
         settings: plan.config.s3.clone(),
+        upstream: plan.config.upstream.as_ref().map(|settings| Upstream::new(settings.clone())),
     };
-    Ok((listener, Rc::new(CoreContext { services, config: plan.config })))
+    let context = Rc::new(CoreContext { services, config: plan.config });
+    if core == 0 && context.services.upstream.is_some() {
+        monoio::spawn(probe_upstream(context.clone()));
+    }
+    Ok((listener, context))
+}
+
+/// Says at start whether the upstream answers and accepts our credentials (ListBuckets), so
+/// a wrong URL, key or CA shows in the log at once rather than at the first cache miss. The
+/// server serves either way: the upstream may come up later.
+async fn probe_upstream(context: Rc<CoreContext>) {
+    let Some(upstream) = context.services.upstream.as_ref() else { return };
+    let url = upstream.settings().endpoint().url();
+    match upstream.list_buckets().await {
+        Ok(answer) => log::info!("upstream {url}: reachable (ListBuckets answered {})", answer.status),
+        Err(error) => log::warn!("upstream {url}: not usable yet: {error}"),
+    }
 }
 
 async fn accept_loop(listener: TcpListener, context: Rc<CoreContext>, connections_max: usize) {

@@ -58,6 +58,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
         log::warn!("{} cores requested on {} CPUs: several cores share a CPU", config.cores, cpus.len());
     }
     log_drivers(&config, io_uring);
+    if let Some(upstream) = &config.upstream {
+        log::info!("upstream store: {upstream:?}");
+    }
     if config.s3.credentials.is_open() && !config.listen.ip().is_loopback() {
         log::warn!(
             "no credentials configured and listening on {}: anyone who can reach this address can read and write all data (set --access-key/--secret-key or --credentials-file)",

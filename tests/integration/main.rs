@@ -27,4 +27,5 @@ mod storage_faults;
 mod tagging;
 mod test_switches;
 mod upload_framing;
+mod upstream;
 mod wire;

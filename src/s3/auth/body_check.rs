@@ -6,9 +6,9 @@
 use sha2::{Digest, Sha256};
 
 use super::constant_time_eq;
-use super::sigv4::{chunk_signature, sha256_hex, trailer_signature};
 use crate::encoding::hex;
 use crate::http::body::{BodyCheck, CheckFailure};
+use crate::sigv4::{chunk_signature, sha256_hex, trailer_signature};
 
 /// What a verified request still owes: a payload hash or chunk signatures to check.
 #[derive(Debug, Default)]
@@ -156,7 +156,7 @@ impl BodyCheck for BodyVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s3::auth::sigv4::{signing_key, EMPTY_SHA256};
+    use crate::sigv4::{signing_key, EMPTY_SHA256};
 
     fn payload(expected: &str) -> Box<dyn BodyCheck> {
         BodyVerification { payload_sha256: Some(expected.to_string()), chunk_signing: None }.into_check().unwrap()

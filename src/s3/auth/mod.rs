@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::dates::{amz_date, now_ms, parse_amz_date, parse_http_date};
-use crate::encoding::hex;
 use crate::error::S3Error;
 use crate::http::request::RequestHead;
 use crate::s3_error;
@@ -189,12 +188,12 @@ fn verify_v4(
     if !headers.contains(&"host") {
         return Err(denied("There were headers present in the request which were not signed: host"));
     }
-    let scope = format!("{}/{}/{}/aws4_request", credential.date, credential.region, credential.service);
-    let key = sigv4::signing_key(secret, credential.date, credential.region, credential.service);
+    let scope = crate::sigv4::scope(credential.date, credential.region, credential.service);
+    let key = crate::sigv4::signing_key(secret, credential.date, credential.region, credential.service);
     let matches = |path: &[u8], host: Option<&str>| {
         let canonical = sigv4::canonical_request(request.head, path, request.query, &headers, payload_hash, host);
-        let to_sign = sigv4::string_to_sign(timestamp, &scope, &canonical);
-        let expected = hex(&sigv4::hmac_sha256(&key, to_sign.as_bytes()));
+        let to_sign = crate::sigv4::string_to_sign(timestamp, &scope, &canonical);
+        let expected = crate::sigv4::signature(&key, &to_sign);
         let matched = constant_time_eq(expected.as_bytes(), signature.as_bytes());
         if !matched {
             log::debug!("SigV4 mismatch; canonical request was:\n{canonical}");
@@ -242,7 +241,7 @@ fn verify_v4_header(
     value: &str,
     now: u64,
 ) -> Result<BodyVerification, S3Error> {
-    let fields = value.strip_prefix(sigv4::ALGORITHM).unwrap_or("");
+    let fields = value.strip_prefix(crate::sigv4::ALGORITHM).unwrap_or("");
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
@@ -279,7 +278,7 @@ fn verify_v4_header(
         .trim()
         .to_string();
     let key = verify_v4(credentials, request, &credential, &timestamp, signed_headers, &payload_hash, signature)?;
-    let scope = format!("{}/{}/{}/aws4_request", credential.date, credential.region, credential.service);
+    let scope = crate::sigv4::scope(credential.date, credential.region, credential.service);
     let mut verification = BodyVerification::default();
     match payload_hash.as_str() {
         "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => {
@@ -294,7 +293,7 @@ fn verify_v4_header(
         hash if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
             verification.payload_sha256 = Some(hash.to_ascii_lowercase());
         }
-        sigv4::UNSIGNED_PAYLOAD | "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => {}
+        crate::sigv4::UNSIGNED_PAYLOAD | "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => {}
         _ => {
             return Err(s3_error!(
                 InvalidArgument,
@@ -310,7 +309,7 @@ fn verify_v4_presigned(
     request: &SignedRequest<'_>,
     now: u64,
 ) -> Result<BodyVerification, S3Error> {
-    if request.query_value("X-Amz-Algorithm") != Some(sigv4::ALGORITHM) {
+    if request.query_value("X-Amz-Algorithm") != Some(crate::sigv4::ALGORITHM) {
         return Err(s3_error!(InvalidArgument, "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
     }
     let required = |name: &str| {
@@ -340,7 +339,7 @@ fn verify_v4_presigned(
     if now > request_ms + expires * 1000 {
         return Err(denied("Request has expired"));
     }
-    let payload_hash = request.query_value("X-Amz-Content-Sha256").unwrap_or(sigv4::UNSIGNED_PAYLOAD);
+    let payload_hash = request.query_value("X-Amz-Content-Sha256").unwrap_or(crate::sigv4::UNSIGNED_PAYLOAD);
     verify_v4(credentials, request, &credential, timestamp, signed_headers, payload_hash, signature)?;
     Ok(BodyVerification::default())
 }

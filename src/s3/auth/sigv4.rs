@@ -1,60 +1,9 @@
-//! AWS Signature Version 4 as S3 defines it: the canonical request (URI encoding, sorted
-//! query, signed headers, payload hash), the string to sign and the derived signing key, for
-//! the Authorization header, presigned URLs and aws-chunked chunk signatures.
+//! SigV4 verification's view of a request head: the canonical request of a received request,
+//! built from its `RequestHead` with the shared primitives of `crate::sigv4` (which the
+//! upstream client signs with too).
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
-
-use crate::encoding::{hex, percent_encode};
 use crate::http::request::RequestHead;
-
-pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-pub(crate) const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
-/// SHA-256 of the empty string, in hex (chunk signatures hash an empty "headers" part).
-pub(crate) const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-/// `AWS4<secret>` → date → region → service → `aws4_request`.
-pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let date_key = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let region_key = hmac_sha256(&date_key, region.as_bytes());
-    let service_key = hmac_sha256(&region_key, service.as_bytes());
-    hmac_sha256(&service_key, b"aws4_request")
-}
-
-/// The canonical query string from decoded (name, value) pairs, minus `X-Amz-Signature`.
-pub(crate) fn canonical_query(pairs: &[(String, Option<String>)]) -> String {
-    let mut encoded: Vec<(String, String)> = pairs
-        .iter()
-        .filter(|(name, _)| name != "X-Amz-Signature")
-        .map(|(name, value)| {
-            (percent_encode(name.as_bytes(), false), percent_encode(value.as_deref().unwrap_or("").as_bytes(), false))
-        })
-        .collect();
-    encoded.sort();
-    encoded.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("&")
-}
-
-/// A header value as SigV4 canonicalises it: trimmed, runs of spaces collapsed; several
-/// fields of one name joined with commas.
-fn canonical_header_value(head: &RequestHead, name: &str) -> String {
-    let values: Vec<String> = head
-        .headers
-        .get_all(name)
-        .iter()
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
-    values.join(",")
-}
+use crate::sigv4;
 
 /// The canonical request for `head`, with the decoded request path. `host`, when given,
 /// stands for the Host header's value (see `auth::PrefixedHost`).
@@ -66,62 +15,30 @@ pub(crate) fn canonical_request(
     payload_hash: &str,
     host: Option<&str>,
 ) -> String {
-    let mut canonical = String::with_capacity(512);
-    canonical.push_str(head.method.as_str());
-    canonical.push('\n');
-    canonical.push_str(&percent_encode(decoded_path, true));
-    canonical.push('\n');
-    canonical.push_str(&canonical_query(query));
-    canonical.push('\n');
-    for name in signed_headers {
-        canonical.push_str(name);
-        canonical.push(':');
-        match (host, *name) {
-            (Some(host), "host") => canonical.push_str(host),
-            _ => canonical.push_str(&canonical_header_value(head, name)),
-        }
-        canonical.push('\n');
-    }
-    canonical.push('\n');
-    canonical.push_str(&signed_headers.join(";"));
-    canonical.push('\n');
-    canonical.push_str(payload_hash);
-    canonical
-}
-
-/// `AWS4-HMAC-SHA256 \n timestamp \n scope \n hex(sha256(canonical request))`.
-pub(crate) fn string_to_sign(timestamp: &str, scope: &str, canonical_request: &str) -> String {
-    format!("{ALGORITHM}\n{timestamp}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()))
-}
-
-/// The signature of one aws-chunked chunk, chained on the previous one.
-pub(crate) fn chunk_signature(
-    key: &[u8; 32],
-    timestamp: &str,
-    scope: &str,
-    previous: &str,
-    chunk_sha256_hex: &str,
-) -> String {
-    let to_sign =
-        format!("AWS4-HMAC-SHA256-PAYLOAD\n{timestamp}\n{scope}\n{previous}\n{EMPTY_SHA256}\n{chunk_sha256_hex}");
-    hex(&hmac_sha256(key, to_sign.as_bytes()))
-}
-
-/// The signature of the trailer section of a signed-trailer aws-chunked body.
-pub(crate) fn trailer_signature(
-    key: &[u8; 32],
-    timestamp: &str,
-    scope: &str,
-    previous: &str,
-    trailer_sha256_hex: &str,
-) -> String {
-    let to_sign = format!("AWS4-HMAC-SHA256-TRAILER\n{timestamp}\n{scope}\n{previous}\n{trailer_sha256_hex}");
-    hex(&hmac_sha256(key, to_sign.as_bytes()))
+    let values: Vec<String> = signed_headers
+        .iter()
+        .map(|name| match (host, *name) {
+            (Some(host), "host") => host.to_string(),
+            _ => sigv4::canonical_header_value(head.headers.get_all(*name).iter().map(|value| value.as_bytes())),
+        })
+        .collect();
+    let headers: Vec<(&str, &str)> =
+        signed_headers.iter().zip(&values).map(|(name, value)| (*name, value.as_str())).collect();
+    sigv4::canonical_request(
+        head.method.as_str(),
+        &sigv4::canonical_uri(decoded_path),
+        &sigv4::canonical_query(query),
+        &headers,
+        payload_hash,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoding::hex;
+    use crate::sigv4::{chunk_signature, hmac_sha256, sha256_hex, signing_key, string_to_sign};
+    use crate::sigv4::{EMPTY_SHA256, UNSIGNED_PAYLOAD};
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
     const SCOPE: &str = "20130524/us-east-1/s3/aws4_request";
@@ -131,7 +48,6 @@ mod tests {
         head.parse(raw.as_bytes()).unwrap();
         head
     }
-
     /// "Example: GET Object" of the S3 SigV4 documentation.
     #[test]
     fn aws_example_get_object() {
