@@ -34,6 +34,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod buffer_pool;
+pub(crate) mod cache;
 pub mod config;
 pub mod dates;
 pub mod encoding;

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("http", 3),
     ("store", 3),
     ("upstream", 4),
+    ("cache", 4),
     ("error", 5),
     ("shard", 6),
     ("s3", 7),

@@ -75,6 +75,10 @@ impl<'a> Decoder<'a> {
     pub(crate) fn is_empty(&self) -> bool {
         self.input.is_empty()
     }
+    /// Bytes not decoded yet.
+    pub(crate) fn remaining_bytes(&self) -> usize {
+        self.input.len()
+    }
     fn take(&mut self, count: usize) -> Result<&'a [u8], CodecError> {
         if self.input.len() < count {
             return Err(CodecError("truncated field"));
