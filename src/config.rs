@@ -134,6 +134,18 @@ pub struct Args {
     #[arg(long, env = "S3CORE_UPSTREAM_CA_FILE")]
     pub upstream_ca_file: Option<PathBuf>,
 
+    /// How long a cached object's version is trusted before a read checks it with the upstream
+    /// (a conditional HEAD, answered 304 cheaply when unchanged): `0` (every read checks:
+    /// nothing is ever served stale; the default), a duration such as `500ms`, `60s`, `5m`, or
+    /// `never` (for immutable table formats: Iceberg, Delta, Hudi data files).
+    #[arg(long, default_value = "0", env = "S3CORE_UPSTREAM_REVALIDATE")]
+    pub upstream_revalidate: String,
+
+    /// Disk the cache of upstream object data may use, in bytes (pages of 1 MiB in
+    /// DATA_DIR/cache, shared evenly by the cores; the least recently used pages make room).
+    #[arg(long, default_value_t = 8 * 1024 * 1024 * 1024, env = "S3CORE_CACHE_CAPACITY")]
+    pub cache_capacity: u64,
+
     /// Bucket addressing towards the upstream: `path` (HOST/bucket/key, what most stores
     /// serve) or `virtual` (bucket.HOST/key, which Amazon S3 prefers).
     #[arg(long, value_enum, default_value = "path", env = "S3CORE_UPSTREAM_ADDRESSING")]
@@ -222,6 +234,10 @@ pub struct Config {
     /// The upstream store and how to reach it (`None`: no upstream; nothing of the client
     /// runs).
     pub upstream: Option<std::sync::Arc<crate::upstream::UpstreamSettings>>,
+    /// How long a known upstream version is served without asking (`--upstream-revalidate`).
+    pub(crate) upstream_revalidate: crate::s3::lake::objects::Revalidate,
+    /// Disk the page cache may use, all cores together (`--cache-capacity`).
+    pub cache_capacity_bytes: u64,
 }
 
 /// Most cores one process runs (one runtime, listener and shard set each).
@@ -275,6 +291,7 @@ impl Config {
             .filter(|domain| !domain.is_empty())
             .collect();
         let upstream = upstream_settings(&args)?.map(std::sync::Arc::new);
+        let upstream_revalidate = crate::s3::lake::objects::Revalidate::parse(&args.upstream_revalidate)?;
         let s3 = crate::s3::Settings {
             multipart_min_part_bytes: args.multipart_min_part_bytes,
             verify_checksums: !args.skip_checksum_verification,
@@ -296,6 +313,8 @@ impl Config {
             md5_kernel_forced: args.md5_kernel != Md5KernelChoice::Auto,
             io_driver: args.io_driver,
             upstream,
+            upstream_revalidate,
+            cache_capacity_bytes: args.cache_capacity,
         })
     }
 }

@@ -76,6 +76,14 @@ pub(crate) const BLOCKING_THREADS: usize = 2;
 /// A core asks the filesystem for its free space at most this often; in between, the answer
 /// is the last one minus what was admitted since.
 pub(crate) const FREE_SPACE_REFRESH_MS: u64 = 100;
+/// Size of a cache page of an upstream object (the last page of an object may be shorter).
+/// 1 MiB: an unaligned 8 MiB range (a Parquet column chunk) touches at most 9 pages, so it
+/// fetches at most 1.125x the bytes it asked for; Alluxio caches Parquet in 1 MiB pages too.
+pub(crate) const CACHE_PAGE_BYTES: u64 = 1024 * 1024;
+/// Upstream objects one core remembers (version and headers) for `--upstream-revalidate`.
+pub(crate) const LAKE_OBJECTS_PER_CORE_MAX: usize = 100_000;
+/// Bound of each core's inbound mailbox of page requests (back-pressure, not a queue).
+pub(crate) const PAGE_MAILBOX_CAPACITY: usize = 1024;
 /// Free space kept back from object data so metadata (deletes above all) can always be
 /// journaled: a full disk is left by deleting objects, without a restart.
 pub(crate) const STORAGE_RESERVE_BYTES: u64 = 8 * 1024 * 1024;

@@ -99,6 +99,7 @@ impl PageIndex {
         PageIndex { slots: HashMap::new(), clock: VecDeque::new(), used_bytes: 0, capacity_bytes }
     }
 
+    #[cfg(test)]
     pub(crate) fn used_bytes(&self) -> u64 {
         self.used_bytes
     }

@@ -38,11 +38,6 @@ pub(crate) struct ObjectVersion {
 }
 
 impl ObjectVersion {
-    /// Pages of `page_bytes` covering the object (0 for an empty object).
-    pub(crate) fn page_count(&self, page_bytes: u64) -> u64 {
-        self.size_bytes.div_ceil(page_bytes)
-    }
-
     /// Offset and length of page `index`.
     pub(crate) fn page_span(&self, index: u64, page_bytes: u64) -> (u64, u64) {
         let offset = index * page_bytes;
@@ -168,10 +163,7 @@ impl CoreCache {
         CoreCache { directory, index: RefCell::new(PageIndex::new(capacity_bytes)), page_bytes }
     }
 
-    pub(crate) fn page_bytes(&self) -> u64 {
-        self.page_bytes
-    }
-
+    #[cfg(test)]
     pub(crate) fn used_bytes(&self) -> u64 {
         self.index.borrow().used_bytes()
     }
@@ -241,30 +233,54 @@ impl CoreCache {
         Ok(length)
     }
 
+    /// Records that a page's data matched its checksum (checked by any core's reader).
+    pub(crate) fn mark_verified(&self, id: &PageId) {
+        self.index.borrow().mark_verified(id);
+    }
+
+    /// Forgets a page whose file is gone or damaged, and unlinks it: the next reader fetches
+    /// it again.
+    pub(crate) async fn forget(&self, id: &PageId) {
+        if self.index.borrow_mut().remove(id) {
+            log::warn!("cache: page {} is gone or damaged; it will be fetched again", hex(id));
+            let _ = monoio::fs::remove_file(self.directory.page_path(id)).await;
+        }
+    }
+
     /// The data of `page`, checked against its header when this process has not checked it
-    /// yet. A page that is gone (evicted) or damaged is forgotten: `None`, ask again.
+    /// yet; `None` (and forgotten) when it is gone or damaged. (Readers on other cores use
+    /// `read_page_data` and tell the owner.)
+    #[cfg(test)]
     pub(crate) async fn read(&self, page: &CachedPage) -> Option<Vec<u8>> {
-        let file = File::open(&page.path).await.ok()?;
-        let total = (PAGE_DATA_OFFSET + page.length_bytes) as usize;
-        let (result, bytes) = file.read_exact_at(Vec::with_capacity(total), 0).await;
-        let _ = file.close().await;
-        let valid = result.is_ok()
-            && (page.verified || {
-                let header = PageHeader::decode(&bytes[..PAGE_DATA_OFFSET as usize]).ok();
-                header.is_some_and(|header| header.matches(&bytes[PAGE_DATA_OFFSET as usize..]))
-            });
-        if !valid {
-            log::warn!("cache: page {} is gone or damaged; fetching it again", page.path.display());
-            if self.index.borrow_mut().remove(&page.id) {
-                let _ = monoio::fs::remove_file(&page.path).await;
+        match read_page_data(&page.path, page.length_bytes, !page.verified).await {
+            Some(data) => {
+                self.mark_verified(&page.id);
+                Some(data)
             }
+            None => {
+                self.forget(&page.id).await;
+                None
+            }
+        }
+    }
+}
+
+/// The data of the page file at `path` (`length_bytes` long); with `check`, only when its
+/// header is whole and its data matches the header's checksum. `None`: gone, short or damaged.
+pub(crate) async fn read_page_data(path: &Path, length_bytes: u64, check: bool) -> Option<Vec<u8>> {
+    let file = File::open(path).await.ok()?;
+    let (start, total) = if check { (0, PAGE_DATA_OFFSET + length_bytes) } else { (PAGE_DATA_OFFSET, length_bytes) };
+    let (result, mut bytes) = file.read_exact_at(Vec::with_capacity(total as usize), start).await;
+    let _ = file.close().await;
+    result.ok()?;
+    if check {
+        let header = PageHeader::decode(&bytes[..PAGE_DATA_OFFSET as usize]).ok()?;
+        if !header.matches(&bytes[PAGE_DATA_OFFSET as usize..]) {
             return None;
         }
-        self.index.borrow().mark_verified(&page.id);
-        let mut data = bytes;
-        data.drain(..PAGE_DATA_OFFSET as usize);
-        Some(data)
+        bytes.drain(..PAGE_DATA_OFFSET as usize);
     }
+    Some(bytes)
 }
 
 /// Writes a page under a temporary name and renames it into place: readers and a restart

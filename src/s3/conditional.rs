@@ -25,11 +25,21 @@ fn matches(value: &str, etag: &str) -> bool {
 /// Evaluates read preconditions in RFC 7232 order. `Err` is the answer to send instead
 /// (412 PreconditionFailed or 304 NotModified).
 pub fn check_read(head: &RequestHead, record: &ObjectRecord, prefix: &str) -> Result<(), S3Error> {
+    check_read_version(head, &record.etag, record.last_modified_ms, prefix)
+}
+
+/// `check_read` for an object known by its ETag (unquoted) and modification time.
+pub(crate) fn check_read_version(
+    head: &RequestHead,
+    etag: &str,
+    last_modified_ms: u64,
+    prefix: &str,
+) -> Result<(), S3Error> {
     let (if_match, if_none_match) =
         (head.header(&format!("{prefix}if-match")), head.header(&format!("{prefix}if-none-match")));
-    let modified_s = record.last_modified_ms / 1000;
+    let modified_s = last_modified_ms / 1000;
     if let Some(value) = if_match {
-        if !matches(value, &record.etag) {
+        if !matches(value, etag) {
             return Err(s3_error!(PreconditionFailed));
         }
     } else if let Some(since) = head.header(&format!("{prefix}if-unmodified-since")).and_then(parse_http_date) {
@@ -38,7 +48,7 @@ pub fn check_read(head: &RequestHead, record: &ObjectRecord, prefix: &str) -> Re
         }
     }
     if let Some(value) = if_none_match {
-        if matches(value, &record.etag) {
+        if matches(value, etag) {
             return Err(not_modified_or_failed(prefix));
         }
     } else if let Some(since) = head.header(&format!("{prefix}if-modified-since")).and_then(parse_http_date) {

@@ -9,6 +9,7 @@ pub mod conditional;
 pub mod copy;
 pub mod delete_objects;
 pub mod documents;
+pub(crate) mod lake;
 pub(crate) mod list;
 pub(crate) mod metadata;
 pub(crate) mod multipart;
@@ -34,8 +35,24 @@ use crate::store::blocks::BlockStore;
 use router::Action;
 use uri::Query;
 
-/// A slice of an object's stored data: the body of a GET, sent by the connection from the
-/// record's inline bytes or its block files.
+/// The body of a GET, sent by the connection: a slice of a local object's data (inline bytes
+/// or block files), or of an upstream object's version (cache pages).
+#[derive(Debug)]
+pub(crate) enum StoredObject {
+    Local(ObjectSlice),
+    Lake(lake::LakeSlice),
+}
+
+impl crate::http::response::StoredBody for StoredObject {
+    fn length(&self) -> u64 {
+        match self {
+            StoredObject::Local(slice) => slice.length,
+            StoredObject::Lake(slice) => slice.length,
+        }
+    }
+}
+
+/// A slice of a local object's stored data.
 #[derive(Debug)]
 pub(crate) struct ObjectSlice {
     pub(crate) record: crate::store::record::SharedRecord,
@@ -43,15 +60,9 @@ pub(crate) struct ObjectSlice {
     pub(crate) length: u64,
 }
 
-impl crate::http::response::StoredBody for ObjectSlice {
-    fn length(&self) -> u64 {
-        self.length
-    }
-}
-
 /// The answer of an S3 handler.
-pub(crate) type Response = crate::http::response::Response<ObjectSlice>;
-pub(crate) type ResponseBody = crate::http::response::ResponseBody<ObjectSlice>;
+pub(crate) type Response = crate::http::response::Response<StoredObject>;
+pub(crate) type ResponseBody = crate::http::response::ResponseBody<StoredObject>;
 
 /// What the S3 layer takes from the configuration.
 #[derive(Debug, Clone)]
@@ -75,9 +86,9 @@ pub(crate) struct CoreServices {
     /// MD5 of this core's uploads, hashed side by side (see `hash::md5_batch`).
     pub(crate) md5: Rc<crate::hash::md5_batch::Md5Batcher>,
     pub(crate) settings: std::sync::Arc<Settings>,
-    /// This core's client of the upstream store (`--upstream`), `None` without one. The
-    /// handlers do not use it yet: the read-through / write-through cache will.
-    pub(crate) upstream: Option<crate::upstream::Upstream>,
+    /// In front of an upstream store (`--upstream`): its client, the objects this core knows
+    /// and the cache pages of every core. `None`: a local store only.
+    pub(crate) lake: Option<Rc<lake::Lake>>,
 }
 
 /// One request as the handlers see it: the head, its query, and the body still on the wire.
@@ -100,6 +111,9 @@ pub(crate) async fn handle(
     request: &mut S3Request<'_>,
     action: Action,
 ) -> Result<Response, S3Error> {
+    if let Some(lake) = &services.lake {
+        return lake::handle(lake, request, action).await;
+    }
     match action {
         Action::ListBuckets => bucket::list_buckets(services).await,
         Action::CreateBucket { bucket } => bucket::create_bucket(services, request, bucket).await,

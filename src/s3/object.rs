@@ -10,7 +10,7 @@ use super::names::check_version_id;
 use super::range::{parse_range, RangeRequest};
 use super::upload::{check_upload_length, discard, receive_body};
 use super::{CoreServices, S3Request};
-use super::{ObjectSlice, Response, ResponseBody};
+use super::{ObjectSlice, Response, ResponseBody, StoredObject};
 use crate::dates::now_ms;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::limits::OBJECT_BYTES_MAX;
@@ -141,7 +141,7 @@ pub(crate) async fn get_object(
     response.body = if head_only {
         ResponseBody::HeadOnly { length }
     } else {
-        ResponseBody::Stored(ObjectSlice { record, offset, length })
+        ResponseBody::Stored(StoredObject::Local(ObjectSlice { record, offset, length }))
     };
     Ok(response)
 }

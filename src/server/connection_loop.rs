@@ -95,8 +95,7 @@ pub(crate) async fn serve(context: Rc<CoreContext>, stream: TcpStream) {
                 }
                 // Nothing of the answer left yet: the client gets the S3 error (503 SlowDown
                 // for exhausted descriptors) and may keep the connection.
-                Err(SendError::Unsent(error)) => {
-                    let error = S3Error::from_io("opening a block to send", &error);
+                Err(SendError::Refused(error)) => {
                     let response = error_response(&error, path_of(&head.target), &id, prefix);
                     let delivery = Delivery { head_only, keep_alive: reusable, interim_continue: false };
                     match send_response(&mut connection, &context, response, &id, delivery, &mut out).await {

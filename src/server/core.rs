@@ -16,9 +16,14 @@ use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBu
 use super::connection_loop;
 use super::context::CoreContext;
 use crate::buffer_pool::BufferPool;
+use crate::cache::CoreCache;
 use crate::config::{Config, IoDriver};
 use crate::hash::md5_batch::Md5Batcher;
 use crate::limits::BLOCK_IO_BUFFER_BYTES;
+use crate::limits::CACHE_PAGE_BYTES;
+use crate::s3::lake::objects::KnownObjects;
+use crate::s3::lake::pages::{serve_page_mailbox, LakePlan, PageOwner, PageRouter};
+use crate::s3::lake::Lake;
 use crate::s3::CoreServices;
 use crate::shard::router::{serve_mailbox, Envelope, Mailbox};
 use crate::shard::{Shard, ShardRouter};
@@ -52,6 +57,8 @@ pub(crate) struct CorePlan {
     /// Connections this core holds at once (`open_files` fits it to the descriptor limit).
     pub(crate) connections_max: usize,
     pub(crate) mailbox: Mailbox,
+    /// In front of an upstream (`--upstream`): this core's share of the page cache.
+    pub(crate) lake: Option<LakePlan>,
 }
 
 pub(crate) fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, String>>) {
@@ -130,20 +137,46 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String>
         buffers: BufferPool::new(BLOCK_IO_BUFFER_BYTES, POOLED_BUFFERS_MAX, BUFFER_LEASES_MAX),
         md5: Md5Batcher::new(plan.config.md5_kernel),
         settings: plan.config.s3.clone(),
-        upstream: plan.config.upstream.as_ref().map(|settings| Upstream::new(settings.clone())),
+        lake: match (plan.lake, &plan.config.upstream) {
+            (Some(lake_plan), Some(settings)) => Some(start_lake(core, &plan.config, settings, lake_plan)),
+            _ => None,
+        },
     };
     let context = Rc::new(CoreContext { services, config: plan.config });
-    if core == 0 && context.services.upstream.is_some() {
+    if core == 0 && context.services.lake.is_some() {
         monoio::spawn(probe_upstream(context.clone()));
     }
     Ok((listener, context))
+}
+
+/// This core's view of the upstream: its client, its share of the page cache (with the pages
+/// found on disk at start that it owns, and its page mailbox served), its known objects.
+fn start_lake(
+    core: usize,
+    config: &Config,
+    settings: &Arc<crate::upstream::UpstreamSettings>,
+    plan: LakePlan,
+) -> Rc<Lake> {
+    let upstream = Rc::new(Upstream::new(settings.clone()));
+    let capacity_bytes = config.cache_capacity_bytes / config.cores as u64;
+    let cache = CoreCache::new(plan.directory, capacity_bytes, CACHE_PAGE_BYTES);
+    for (id, length_bytes) in plan.pages {
+        cache.adopt(id, length_bytes);
+    }
+    let owner = Rc::new(PageOwner { cache, upstream: upstream.clone() });
+    monoio::spawn(serve_page_mailbox(plan.mailbox, owner.clone()));
+    Rc::new(Lake {
+        upstream,
+        objects: KnownObjects::new(config.upstream_revalidate),
+        pages: PageRouter::new(core, owner, plan.senders),
+    })
 }
 
 /// Says at start whether the upstream answers and accepts our credentials (ListBuckets), so
 /// a wrong URL, key or CA shows in the log at once rather than at the first cache miss. The
 /// server serves either way: the upstream may come up later.
 async fn probe_upstream(context: Rc<CoreContext>) {
-    let Some(upstream) = context.services.upstream.as_ref() else { return };
+    let Some(upstream) = context.services.lake.as_ref().map(|lake| &lake.upstream) else { return };
     let url = upstream.settings().endpoint().url();
     match upstream.list_buckets().await {
         Ok(answer) => log::info!("upstream {url}: reachable (ListBuckets answered {})", answer.status),

@@ -68,6 +68,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         );
     }
 
+    let mut lake_plans = lake_plans(&config)?;
     let blocking = monoio::blocking::DefaultThreadPool::new(crate::limits::BLOCKING_THREADS);
     let mut threads = Vec::with_capacity(config.cores);
     let mut listen = config.listen;
@@ -85,6 +86,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             connections_max: open_files.connections_per_core,
             blocking: blocking.clone(),
             mailbox: mailboxes.remove(0),
+            lake: lake_plans.as_mut().map(|plans| plans.remove(0)),
         };
         let thread = std::thread::Builder::new()
             .name(format!("s3core-{core}"))
@@ -129,6 +131,33 @@ fn log_test_knobs(config: &Config) {
 }
 
 /// Says which I/O driver and MD5 kernel every core runs, and whether a test forced them.
+/// In front of an upstream: each core's share of the page cache. The cache directory is
+/// created and scanned here, before any core runs: pages a previous run left are adopted by
+/// their owner cores (headers checked now, data when first read), leftovers are removed.
+fn lake_plans(config: &Config) -> Result<Option<Vec<crate::s3::lake::pages::LakePlan>>, StartError> {
+    use crate::s3::lake::pages::{page_mailboxes, page_owner, LakePlan};
+    if config.upstream.is_none() {
+        return Ok(None);
+    }
+    let directory = crate::cache::CacheDirectory::new(&config.data_dir.join("cache"));
+    directory.create().map_err(|error| StartError(format!("cannot create the cache directory: {error}")))?;
+    let started = std::time::Instant::now();
+    let found = directory.scan().map_err(|error| StartError(format!("cannot scan the cache directory: {error}")))?;
+    let (senders, mailboxes) = page_mailboxes(config.cores, crate::limits::PAGE_MAILBOX_CAPACITY);
+    let mut plans: Vec<LakePlan> = mailboxes
+        .into_iter()
+        .map(|mailbox| LakePlan { senders: senders.clone(), mailbox, directory: directory.clone(), pages: Vec::new() })
+        .collect();
+    let (mut pages, mut bytes) = (0, 0);
+    for (id, header) in found {
+        pages += 1;
+        bytes += header.length_bytes;
+        plans[page_owner(&id, config.cores)].pages.push((id, header.length_bytes));
+    }
+    log::info!("cache: {pages} pages ({bytes} bytes) found in {:?}", started.elapsed());
+    Ok(Some(plans))
+}
+
 fn log_drivers(config: &Config, io_uring: bool) {
     match config.io_driver {
         IoDriver::Auto if io_uring => log::info!("I/O driver: io_uring"),

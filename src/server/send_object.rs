@@ -11,19 +11,26 @@ use monoio::fs::File;
 use super::context::CoreContext;
 use super::zero_copy;
 use crate::buffer_pool::BufferLease;
+use crate::cache::index::FetchFailure;
+use crate::cache::page_file::PAGE_DATA_OFFSET;
+use crate::cache::read_page_data;
+use crate::error::S3Error;
 use crate::http::connection::Connection;
+use crate::limits::CACHE_PAGE_BYTES;
 use crate::limits::SMALL_IO_BUFFER_BYTES;
+use crate::s3::lake::pages::PageError;
+use crate::s3::lake::LakeSlice;
 use crate::s3::CoreServices;
-use crate::s3::{ObjectSlice, Response, ResponseBody};
+use crate::s3::{ObjectSlice, Response, ResponseBody, StoredObject};
 use crate::store::record::{slice_extents, Extent, ObjectData};
 
 pub(crate) enum SendError {
     /// A block of the object was gone before anything was sent: the object changed since
     /// the lookup, so the request should be answered again.
     Stale,
-    /// A block could not be opened before anything was sent (descriptors exhausted, a failing
-    /// disk): the request can still be answered with an S3 error.
-    Unsent(io::Error),
+    /// The body could not start before anything was sent (descriptors exhausted, a failing
+    /// disk, an upstream that does not answer): the request is answered with this S3 error.
+    Refused(S3Error),
     Io(io::Error),
 }
 
@@ -76,7 +83,10 @@ pub(crate) async fn send_response(
                 out.extend_from_slice(&bytes);
             }
         }
-        ResponseBody::Stored(ObjectSlice { record, offset, length }) => match &record.data {
+        ResponseBody::Stored(StoredObject::Lake(slice)) => {
+            return stream_pages(connection, context, out, slice).await;
+        }
+        ResponseBody::Stored(StoredObject::Local(ObjectSlice { record, offset, length })) => match &record.data {
             ObjectData::Inline(bytes) => {
                 out.extend_from_slice(&bytes[offset as usize..(offset + length) as usize]);
             }
@@ -214,7 +224,9 @@ async fn stream_blocks(
             Err(error) if error.kind() == io::ErrorKind::NotFound && !outgoing.sent_anything => {
                 return Err(SendError::Stale)
             }
-            Err(error) if !outgoing.sent_anything => return Err(SendError::Unsent(error)),
+            Err(error) if !outgoing.sent_anything => {
+                return Err(SendError::Refused(S3Error::from_io("opening a block to send", &error)))
+            }
             Err(error) => return Err(error.into()),
         };
         let fd = file.as_raw_fd();
@@ -236,4 +248,90 @@ async fn stream_blocks(
         let _ = file.close().await;
     }
     outgoing.finish().await
+}
+
+/// Streams an upstream object's bytes from cache pages, after the head already in `head`:
+/// page by page, each fetched by its owner core if missing, copied from its file. A version
+/// that changed upstream before anything was sent makes the request start over (a fresh
+/// lookup); after that, the connection is dropped: a client never gets a mix of versions.
+async fn stream_pages(
+    connection: &mut Connection,
+    context: &CoreContext,
+    head: &mut Vec<u8>,
+    slice: LakeSlice,
+) -> Result<(), SendError> {
+    let services = &context.services;
+    let Some(lake) = services.lake.as_deref() else {
+        return Err(SendError::Refused(crate::s3_error!(InternalError, "no upstream store configured")));
+    };
+    let mut outgoing = Outgoing { connection, services, head, staging: None, lease: None, sent_anything: false };
+    let end = slice.offset + slice.length;
+    let mut position = slice.offset;
+    while position < end {
+        let index = position / CACHE_PAGE_BYTES;
+        let within = position - index * CACHE_PAGE_BYTES;
+        let (_, page_length) = slice.version.page_span(index, CACHE_PAGE_BYTES);
+        let take = (page_length - within).min(end - position);
+        let file = open_page(lake, &slice.version, index, outgoing.sent_anything).await?;
+        outgoing.send_copied(&file, PAGE_DATA_OFFSET + within, take).await?;
+        let _ = file.close().await;
+        position += take;
+    }
+    outgoing.finish().await
+}
+
+/// How often a reader asks again for a page that vanished (evicted) or failed its checksum.
+const PAGE_OPEN_ATTEMPTS: usize = 3;
+
+/// Page `index` of `version`, open for reading: fetched by its owner core if missing, its data
+/// checked first when it was found on disk at start.
+async fn open_page(
+    lake: &crate::s3::lake::Lake,
+    version: &crate::cache::ObjectVersion,
+    index: u64,
+    sent_anything: bool,
+) -> Result<File, SendError> {
+    let failed = |error: S3Error| {
+        if sent_anything {
+            SendError::Io(io::Error::other(error.to_string()))
+        } else {
+            SendError::Refused(error)
+        }
+    };
+    for _ in 0..PAGE_OPEN_ATTEMPTS {
+        let page = match lake.pages.page(version, index).await {
+            Ok(page) => page,
+            Err(PageError::Fetch(FetchFailure::Changed)) => {
+                // Another version upstream: what this core knows of the object is stale.
+                lake.objects.forget(&version.bucket, &version.key);
+                if sent_anything {
+                    return Err(SendError::Io(io::Error::other("the object changed upstream during the read")));
+                }
+                return Err(SendError::Stale);
+            }
+            Err(PageError::Fetch(failure)) => {
+                return Err(failed(crate::s3_error!(
+                    ServiceUnavailable,
+                    "reading from the upstream store: {failure:?}"
+                )));
+            }
+            Err(PageError::OwnerGone) => {
+                return Err(failed(crate::s3_error!(ServiceUnavailable, "the core that owns the page is not serving")));
+            }
+        };
+        if !page.verified {
+            let intact = read_page_data(&page.path, page.length_bytes, true).await.is_some();
+            lake.pages.report(&page, intact).await;
+            if !intact {
+                continue;
+            }
+        }
+        match File::open(&page.path).await {
+            Ok(file) => return Ok(file),
+            // Evicted between the lookup and the open: ask again (it is fetched anew).
+            Err(error) if error.kind() == io::ErrorKind::NotFound => lake.pages.report(&page, false).await,
+            Err(error) => return Err(failed(S3Error::from_io("opening a cache page", &error))),
+        }
+    }
+    Err(failed(crate::s3_error!(ServiceUnavailable, "a cache page kept vanishing while being read")))
 }

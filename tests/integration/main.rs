@@ -17,6 +17,7 @@ mod delete_objects;
 mod hostile;
 mod inline_budget;
 mod journal_faults;
+mod lake;
 mod listings;
 mod multipart;
 mod objects;
