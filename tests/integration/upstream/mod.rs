@@ -9,7 +9,7 @@
 
 mod faults;
 mod operations;
-mod seaweedfs;
+pub(crate) mod seaweedfs;
 mod tls;
 
 use std::future::Future;

