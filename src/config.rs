@@ -1,7 +1,7 @@
 //! Command-line flags (raw, as clap parses them) and the validated `Config` the server runs on.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
@@ -90,7 +90,71 @@ pub struct Args {
     /// Log level: error, warn, info, debug or trace. Logs go to standard error.
     #[arg(long, default_value = "info", env = "S3CORE_LOG_LEVEL")]
     pub log_level: log::LevelFilter,
+
+    /// Log line format: `text` (`[time LEVEL target] message`) or `json` (one object per
+    /// line: time, level, target, message).
+    #[arg(long, default_value = "text", env = "S3CORE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Address of the admin listener: Prometheus metrics at /metrics, probes at /health/live
+    /// and /health/ready, a status page at /. Separate from the S3 listener, so no path there
+    /// can collide with a bucket name. Empty: no admin listener (and no metrics recorded).
+    /// Default: 127.0.0.1:39998, or an ephemeral port when --listen has port 0.
+    #[arg(long, env = "S3CORE_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+
+    /// Bearer token /metrics and /status.json require (`Authorization: Bearer TOKEN`); the
+    /// probes never need one. Default: none.
+    #[arg(long, env = "S3CORE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// JSON access log, one line per request: `off`, `stdout`, `stderr` or a file path
+    /// (appended to). Written by a thread of its own; lines it cannot keep up with are
+    /// dropped and counted, never waited for.
+    #[arg(long, default_value = "off", env = "S3CORE_ACCESS_LOG")]
+    pub access_log: String,
+
+    /// On SIGTERM or SIGINT, how long in-flight requests get to finish before the process
+    /// exits anyway (journals are flushed either way). A second signal exits at once.
+    #[arg(long, default_value_t = crate::limits::SHUTDOWN_GRACE_MS_DEFAULT, env = "S3CORE_SHUTDOWN_GRACE_MS")]
+    pub shutdown_grace_ms: u64,
+
+    /// Test only: wait this long before recovering the data directory, so that tests can
+    /// watch the readiness probe during a start.
+    #[arg(long, hide = true, default_value_t = 0, env = "S3CORE_START_DELAY_MS")]
+    pub start_delay_ms: u64,
 }
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the access log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogDestination {
+    Stdout,
+    Stderr,
+    /// Appended to (created if missing).
+    File(PathBuf),
+}
+
+impl AccessLogDestination {
+    /// `off` (or empty): no access log; `stdout` (or `-`), `stderr`, or a file path.
+    pub fn parse(text: &str) -> Option<AccessLogDestination> {
+        match text.trim() {
+            "" | "off" => None,
+            "stdout" | "-" => Some(AccessLogDestination::Stdout),
+            "stderr" => Some(AccessLogDestination::Stderr),
+            path => Some(AccessLogDestination::File(PathBuf::from(path))),
+        }
+    }
+}
+
+/// The admin listener's default port (the S3 port minus one, as Alluxio's is 39999).
+pub const ADMIN_PORT_DEFAULT: u16 = 39998;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -111,6 +175,15 @@ pub struct Config {
     pub journal_checkpoint_bytes: u64,
     /// Test only: journal I/O failures to inject (`None`: off).
     pub fault_injection: Option<Vec<crate::store::faults::FaultRule>>,
+    pub log_format: LogFormat,
+    /// `None`: no admin listener, and no metrics are recorded.
+    pub admin_listen: Option<SocketAddr>,
+    pub metrics_token: Option<String>,
+    /// `None`: no access log.
+    pub access_log: Option<AccessLogDestination>,
+    pub shutdown_grace_ms: u64,
+    /// Test only: a pause before recovery.
+    pub start_delay_ms: u64,
 }
 
 /// Most cores one process runs (one runtime, listener and shard set each).
@@ -157,6 +230,36 @@ impl Config {
             .map(|domain| domain.trim().trim_start_matches('.').to_ascii_lowercase())
             .filter(|domain| !domain.is_empty())
             .collect();
+        let admin_listen = match args.admin_listen.as_deref().map(str::trim) {
+            None if args.listen.port() == 0 => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            None => Some(SocketAddr::from(([127, 0, 0, 1], ADMIN_PORT_DEFAULT))),
+            Some("") => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|error| {
+                format!("--admin-listen must be an address such as 127.0.0.1:39998 (or empty), not {text:?}: {error}")
+            })?),
+        };
+        if let Some(admin) = admin_listen {
+            if admin.port() != 0 && admin == args.listen {
+                return Err(format!("--admin-listen {admin} is the S3 address (--listen): choose another port"));
+            }
+        }
+        if args.metrics_token.as_deref().is_some_and(|token| token.trim().is_empty()) {
+            return Err("--metrics-token must not be empty (leave it unset for no token)".into());
+        }
+        let access_log = AccessLogDestination::parse(&args.access_log);
+        if let Some(AccessLogDestination::File(path)) = &access_log {
+            let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if !parent.is_dir() {
+                return Err(format!("--access-log {}: directory {} does not exist", path.display(), parent.display()));
+            }
+        }
+        let grace_max = crate::limits::SHUTDOWN_GRACE_MS_MAX;
+        if args.shutdown_grace_ms > grace_max {
+            return Err(format!(
+                "--shutdown-grace-ms must be at most {grace_max} (one hour), not {}",
+                args.shutdown_grace_ms
+            ));
+        }
         let s3 = crate::s3::Settings {
             multipart_min_part_bytes: args.multipart_min_part_bytes,
             verify_checksums: !args.skip_checksum_verification,
@@ -174,6 +277,12 @@ impl Config {
             log_level: args.log_level,
             journal_checkpoint_bytes: args.journal_checkpoint_bytes,
             fault_injection,
+            log_format: args.log_format,
+            admin_listen,
+            metrics_token: args.metrics_token,
+            access_log,
+            shutdown_grace_ms: args.shutdown_grace_ms,
+            start_delay_ms: args.start_delay_ms,
         })
     }
 }

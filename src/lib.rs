@@ -38,6 +38,7 @@ pub mod error;
 pub mod hash;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod s3;
 pub mod server;
 pub mod shard;

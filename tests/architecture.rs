@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("encoding", 1),
     ("dates", 1),
     ("buffer_pool", 1),
+    ("metrics", 1),
     ("hash", 2),
     ("xml", 2),
     ("http", 2),
