@@ -1,9 +1,17 @@
 //! Command-line flags (raw, as clap parses them) and the validated `Config` the server runs on.
+//! Every flag can also be set by an environment variable (`S3CORE_*`) and in the TOML file
+//! named by `--config` (`layers`): flag > environment > file > default. `--print-config`
+//! shows the result (`print`).
 
+mod layers;
+mod print;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 /// s3core: a thread-per-core, io_uring S3-compatible object server.
 ///
@@ -12,6 +20,16 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "s3core", version, about, long_about = None)]
 pub struct Args {
+    /// TOML file of settings: each key is a flag's name with `_` for `-` (e.g.
+    /// `data_dir = "/var/lib/s3core"`). Flags and environment variables override it.
+    #[arg(long, env = "S3CORE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective configuration (each setting with its source, secrets redacted)
+    /// and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
     /// Address to listen on. The default serves only this machine; use 0.0.0.0:39999 to
     /// accept connections from other hosts (an explicit choice: there is no authentication).
     /// Port 0 picks a free port, printed at start.
@@ -155,6 +173,53 @@ impl AccessLogDestination {
 
 /// The admin listener's default port (the S3 port minus one, as Alluxio's is 39999).
 pub const ADMIN_PORT_DEFAULT: u16 = 39998;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// Flags or variables clap refused (or `--help`, `--version`): `exit()` prints and exits.
+    Clap(clap::Error),
+    /// A value that parses but is not valid, or a bad configuration file.
+    Invalid(String),
+}
+
+/// A loaded configuration.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// `Some` when `--print-config` asked for the effective configuration.
+    pub printed: Option<String>,
+}
+
+/// Reads flags (`argv`, program name first), environment variables and the configuration
+/// file, and validates the result.
+pub fn load<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Loaded, LoadError> {
+    let mut argv: Vec<OsString> = argv.into_iter().collect();
+    let command = Args::command();
+    let matches = command.clone().try_get_matches_from(&argv).map_err(LoadError::Clap)?;
+    let file = matches.get_one::<PathBuf>("config").cloned();
+    let mut from_file = BTreeSet::new();
+    if let Some(path) = &file {
+        argv.extend(layers::file_arguments(&command, &matches, path, &mut from_file).map_err(LoadError::Invalid)?);
+    }
+    let explain = |message: &str, matches: &clap::ArgMatches| {
+        LoadError::Invalid(layers::explain(message, &command, matches, &from_file, file.as_deref()))
+    };
+    let matches = match command.clone().try_get_matches_from(&argv) {
+        Ok(matches) => matches,
+        // The flags and variables parsed alone: the file's values are the cause.
+        Err(error) => {
+            let text = error.to_string();
+            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
+            return Err(explain(first, &matches));
+        }
+    };
+    let args = Args::from_arg_matches(&matches).map_err(LoadError::Clap)?;
+    let print_config = args.print_config;
+    let config = Config::from_args(args).map_err(|message| explain(&message, &matches))?;
+    let printed = print_config.then(|| print::effective(&command, &matches, &from_file, file.as_deref(), &config));
+    Ok(Loaded { config, printed })
+}
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -319,6 +384,78 @@ mod tests {
         assert_eq!(parse(&["--cores", "3"]).unwrap().cores, 3);
         assert!(parse(&["--access-key", "a"]).is_err(), "a key needs its secret");
         assert!(!parse(&["--access-key", "a", "--secret-key", "b"]).unwrap().s3.credentials.is_open());
+    }
+
+    fn load_with_file(flags: &[&str], file: &str) -> Result<Loaded, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3core.toml");
+        std::fs::write(&path, file).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        let head = ["s3core", "--config", path.as_str()];
+        let argv: Vec<OsString> = head.iter().chain(flags).map(OsString::from).collect();
+        load(argv).map_err(|error| match error {
+            LoadError::Clap(error) => error.to_string(),
+            LoadError::Invalid(message) => message,
+        })
+    }
+
+    #[test]
+    fn a_file_sets_what_no_flag_sets() {
+        let file = "cores = 3\npath_prefix = \"/from-file\"\nskip_checksum_verification = true\n\
+                    virtual_host_domains = [\"a.test\", \"b.test\"]\n";
+        let loaded = load_with_file(&["--path-prefix", "/from-flag"], file).unwrap();
+        assert_eq!(loaded.config.cores, 3);
+        assert_eq!(loaded.config.path_prefix, "/from-flag", "a flag wins over the file");
+        assert!(!loaded.config.s3.verify_checksums);
+        assert_eq!(loaded.config.s3.virtual_host_domains, ["a.test", "b.test"]);
+        assert!(loaded.printed.is_none());
+        let printed = load_with_file(&["--print-config", "--secret-key", "hush", "--access-key", "a"], file)
+            .unwrap()
+            .printed
+            .unwrap();
+        assert!(printed.contains("cores = 3  # file "), "{printed}");
+        assert!(printed.contains("secret_key = \"<redacted>\"  # flag"), "{printed}");
+        assert!(!printed.contains("hush"));
+    }
+
+    #[test]
+    fn file_errors_name_the_key_and_the_file() {
+        let error = load_with_file(&[], "colors = 3").unwrap_err();
+        assert!(error.contains("unknown key `colors`") && error.contains("s3core.toml"), "{error}");
+        let error = load_with_file(&[], "cores = \"many\"").unwrap_err();
+        assert!(error.contains("--cores") && error.contains("`cores` in"), "{error}");
+        let error = load_with_file(&[], "cores = 0").unwrap_err();
+        assert!(error.contains("between 1 and") && error.contains("`cores` in"), "{error}");
+        let error = load_with_file(&[], "[section]\nx = 1").unwrap_err();
+        assert!(error.contains("unknown key `section`"), "{error}");
+        let error = load_with_file(&[], "path_prefix = [\"/a\", \"/b\"]").unwrap_err();
+        assert!(error.contains("`path_prefix` takes one value"), "{error}");
+        let error = load_with_file(&[], "skip_checksum_verification = \"yes\"").unwrap_err();
+        assert!(error.contains("true or false"), "{error}");
+        let error = load_with_file(&[], "cores = ").unwrap_err();
+        assert!(error.contains("not valid TOML"), "{error}");
+    }
+
+    #[test]
+    fn operations_flags_are_validated() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.admin_listen, Some("127.0.0.1:39998".parse().unwrap()));
+        assert_eq!(config.access_log, None);
+        assert_eq!(config.shutdown_grace_ms, crate::limits::SHUTDOWN_GRACE_MS_DEFAULT);
+        let ephemeral = parse(&["--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!(
+            ephemeral.admin_listen,
+            Some("127.0.0.1:0".parse().unwrap()),
+            "port 0 listens get an ephemeral admin"
+        );
+        assert_eq!(parse(&["--admin-listen", ""]).unwrap().admin_listen, None);
+        assert!(parse(&["--admin-listen", "nowhere"]).is_err());
+        assert!(parse(&["--admin-listen", "127.0.0.1:39999"]).unwrap_err().contains("is the S3 address"));
+        assert!(parse(&["--metrics-token", " "]).is_err());
+        assert!(parse(&["--shutdown-grace-ms", "99999999"]).is_err());
+        assert!(parse(&["--log-format", "xml"]).is_err());
+        assert!(parse(&["--access-log", "/no/such/dir/access.log"]).unwrap_err().contains("does not exist"));
+        assert_eq!(parse(&["--access-log", "stderr"]).unwrap().access_log, Some(AccessLogDestination::Stderr));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod control;
 mod core;
 mod drain;
 mod lifecycle;
+mod logging;
 mod open_files;
 mod send_object;
 mod shutdown;
@@ -28,6 +29,7 @@ use crate::limits::{CONTROL_MAILBOX_CAPACITY, MAILBOX_CAPACITY};
 use crate::shard::{owner_core, router};
 use crate::store::recovery;
 use lifecycle::Lifecycle;
+pub use logging::init_logging;
 
 #[derive(Debug)]
 pub struct StartError(pub String);
