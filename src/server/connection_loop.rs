@@ -129,7 +129,9 @@ async fn serve_requests(context: &Rc<CoreContext>, connection: &mut Connection, 
         let refusing = presence.refuses_requests();
         let (status, keep) = answer_request(context, connection, &head, &id, refusing, &mut facts, &mut out).await;
         finish_request(context, connection, &facts, status, started, &id, &head, peer);
-        if !keep {
+        // A drain that began while this request was served (after its answer announced
+        // keep-alive) ends the connection here, between requests, as HTTP allows.
+        if !keep || context.drain.is_draining() {
             return;
         }
     }
