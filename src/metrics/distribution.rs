@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 const SIGNIFICANT_DIGITS: u8 = 2;
 
 #[derive(Clone)]
-pub struct Distribution {
+pub(crate) struct Distribution {
     histogram: Histogram<u64>,
     /// Exact sum of the recorded values (saturating).
     sum: u64,
@@ -27,7 +27,7 @@ impl std::fmt::Debug for Distribution {
 impl Distribution {
     /// A distribution of values from 0 to `highest` (larger values are recorded as `highest`,
     /// and counted exactly in the sum).
-    pub fn new(highest: u64) -> Distribution {
+    pub(crate) fn new(highest: u64) -> Distribution {
         // Bounds are constants the callers choose (at least 2, see the assertion), so the
         // constructor cannot fail on anything a client controls.
         assert!(highest >= 2, "a distribution needs a range");
@@ -37,13 +37,13 @@ impl Distribution {
 
     /// Records one value.
     #[inline]
-    pub fn record(&mut self, value: u64) {
+    pub(crate) fn record(&mut self, value: u64) {
         self.histogram.saturating_record(value);
         self.sum = self.sum.saturating_add(value);
     }
 
     /// Adds every value of `other` to this one.
-    pub fn merge(&mut self, other: &Distribution) {
+    pub(crate) fn merge(&mut self, other: &Distribution) {
         // Both come from `new` with the same bounds, except when `other` is wider: then its
         // values saturate here rather than being lost.
         if self.histogram.add(&other.histogram).is_err() {
@@ -55,16 +55,16 @@ impl Distribution {
         self.sum = self.sum.saturating_add(other.sum);
     }
 
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.histogram.len()
     }
 
-    pub fn sum(&self) -> u64 {
+    pub(crate) fn sum(&self) -> u64 {
         self.sum
     }
 
     /// The value at quantile `quantile` (0.0 to 1.0); 0 when empty.
-    pub fn quantile(&self, quantile: f64) -> u64 {
+    pub(crate) fn quantile(&self, quantile: f64) -> u64 {
         if self.histogram.is_empty() {
             return 0;
         }
@@ -73,7 +73,7 @@ impl Distribution {
 
     /// How many recorded values are at most `value` (within the histogram's 1% precision:
     /// values equivalent to `value` count as at most it).
-    pub fn count_at_most(&self, value: u64) -> u64 {
+    pub(crate) fn count_at_most(&self, value: u64) -> u64 {
         if self.histogram.is_empty() {
             return 0;
         }

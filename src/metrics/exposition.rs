@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::Distribution;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
+pub(crate) enum MetricKind {
     Counter,
     Gauge,
     Histogram,
@@ -25,49 +25,40 @@ impl MetricKind {
 
 /// A scrape's text, written family by family.
 #[derive(Default)]
-pub struct Exposition {
+pub(crate) struct Exposition {
     text: String,
 }
 
 /// The content type of the format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl Exposition {
-    pub fn new() -> Exposition {
+    pub(crate) fn new() -> Exposition {
         Exposition { text: String::with_capacity(64 * 1024) }
     }
 
-    pub fn content_type() -> &'static str {
+    pub(crate) fn content_type() -> &'static str {
         CONTENT_TYPE
     }
 
     /// Starts a family: every sample written until the next `family` belongs to it.
-    pub fn family(&mut self, name: &str, kind: MetricKind, help: &str) {
+    pub(crate) fn family(&mut self, name: &str, kind: MetricKind, help: &str) {
         let _ = writeln!(self.text, "# HELP {name} {}", help.replace('\\', "\\\\").replace('\n', "\\n"));
         let _ = writeln!(self.text, "# TYPE {name} {}", kind.as_str());
     }
 
     /// One sample of an integer value.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+    pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
         self.text.push_str(name);
         self.labels(labels, None);
         let _ = writeln!(self.text, " {value}");
-    }
-
-    /// One sample of a real value.
-    pub fn sample_f64(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.text.push_str(name);
-        self.labels(labels, None);
-        self.text.push(' ');
-        push_f64(&mut self.text, value);
-        self.text.push('\n');
     }
 
     /// The samples of a histogram family `name` (declared with `family(.., Histogram, ..)`):
     /// cumulative `_bucket` counts at each bound of `bounds` (in the distribution's unit),
     /// `+Inf`, `_sum` and `_count`. Values are divided by `divisor` to expose them in another
     /// unit (1e6 for microseconds exposed as seconds; a division keeps 100 µs at 0.0001).
-    pub fn histogram(
+    pub(crate) fn histogram(
         &mut self,
         name: &str,
         labels: &[(&str, &str)],
@@ -122,7 +113,7 @@ impl Exposition {
         self.text.push('}');
     }
 
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         self.text
     }
 }
@@ -147,13 +138,13 @@ mod tests {
         out.family("s3core_things_total", MetricKind::Counter, "Things.");
         out.sample("s3core_things_total", &[("key", "a\"b\\c\nd")], 3);
         out.sample("s3core_things_total", &[], 4);
-        out.family("s3core_ratio", MetricKind::Gauge, "A ratio.");
-        out.sample_f64("s3core_ratio", &[("core", "0")], 0.25);
+        out.family("s3core_open", MetricKind::Gauge, "Open things.");
+        out.sample("s3core_open", &[("core", "0")], 2);
         assert_eq!(
             out.finish(),
             "# HELP s3core_things_total Things.\n# TYPE s3core_things_total counter\n\
              s3core_things_total{key=\"a\\\"b\\\\c\\nd\"} 3\ns3core_things_total 4\n\
-             # HELP s3core_ratio A ratio.\n# TYPE s3core_ratio gauge\ns3core_ratio{core=\"0\"} 0.25\n"
+             # HELP s3core_open Open things.\n# TYPE s3core_open gauge\ns3core_open{core=\"0\"} 2\n"
         );
     }
 

@@ -12,9 +12,9 @@
 mod distribution;
 mod exposition;
 
-pub use distribution::Distribution;
-pub use exposition::{Exposition, MetricKind};
+pub(crate) use distribution::Distribution;
+pub(crate) use exposition::{Exposition, MetricKind};
 
 /// Largest latency the distributions tell apart, in microseconds (an hour); longer ones are
 /// recorded as this (their sum stays exact).
-pub const LATENCY_US_MAX: u64 = 3_600_000_000;
+pub(crate) const LATENCY_US_MAX: u64 = 3_600_000_000;

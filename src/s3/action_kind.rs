@@ -9,20 +9,20 @@ macro_rules! action_kinds {
         /// One S3 operation, without its resource. `Unknown`: a request refused before it
         /// could be routed (a malformed head, an invalid path).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ActionKind { $($kind,)* }
+        pub(crate) enum ActionKind { $($kind,)* }
 
         impl ActionKind {
             /// Every kind, in index order.
-            pub const ALL: &'static [ActionKind] = &[$(ActionKind::$kind,)*];
-            pub const COUNT: usize = Self::ALL.len();
+            pub(crate) const ALL: &'static [ActionKind] = &[$(ActionKind::$kind,)*];
+            pub(crate) const COUNT: usize = Self::ALL.len();
 
             /// The operation's name in AWS's API reference (the metrics label).
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self { $(ActionKind::$kind => stringify!($kind),)* }
             }
 
             /// A dense index in `0..COUNT`.
-            pub fn index(self) -> usize {
+            pub(crate) fn index(self) -> usize {
                 self as usize
             }
         }
@@ -66,7 +66,7 @@ action_kinds! {
 }
 
 impl Action {
-    pub fn kind(&self) -> ActionKind {
+    pub(crate) fn kind(&self) -> ActionKind {
         match self {
             Action::ListBuckets => ActionKind::ListBuckets,
             Action::CreateBucket { .. } => ActionKind::CreateBucket,
@@ -104,7 +104,7 @@ impl Action {
     }
 
     /// The bucket and key the action names (for the access log).
-    pub fn names(&self) -> (Option<&str>, Option<&str>) {
+    pub(crate) fn names(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Action::ListBuckets | Action::Unsupported { .. } => (None, None),
             Action::CreateBucket { bucket }

@@ -116,7 +116,9 @@ async fn serve_requests(context: &Rc<CoreContext>, connection: &mut Connection, 
                 facts.error = Some(error.code);
                 let response = error_response(&error, "", &id, prefix);
                 let status = response.status.as_u16();
-                connection.arm_first_byte();
+                if observing {
+                    connection.arm_first_byte();
+                }
                 let _ = send_response(connection, context, response, &id, Delivery::default(), &mut out).await;
                 finish_request(context, connection, &facts, status, started, &id, &head, peer);
                 return;
@@ -157,7 +159,9 @@ async fn answer_request(
             facts.error = Some(error.code);
             let response = error_response(&error, path_of(&head.target), id, prefix);
             let status = response.status.as_u16();
-            connection.arm_first_byte();
+            if context.observes_requests() {
+                connection.arm_first_byte();
+            }
             let _ = send_response(connection, context, response, id, Delivery::default(), out).await;
             return (status, false);
         }
@@ -186,7 +190,9 @@ async fn answer_request(
             interim_continue: body.owes_interim_continue() && attempt == 0,
         };
         let status = response.status.as_u16();
-        connection.arm_first_byte();
+        if context.observes_requests() {
+            connection.arm_first_byte();
+        }
         match send_response(connection, context, response, id, delivery, out).await {
             Ok(()) => return (status, reusable),
             // The object was replaced between lookup and read and nothing was sent yet:

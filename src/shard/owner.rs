@@ -370,13 +370,13 @@ impl Shard {
 
 /// What a shard holds and what its journal did, for a metrics scrape.
 #[derive(Debug, Clone)]
-pub struct ShardReport {
-    pub sizes: crate::store::index::ShardSizes,
-    pub journal: crate::store::group_sync::JournalStats,
+pub(crate) struct ShardReport {
+    pub(crate) sizes: crate::store::index::ShardSizes,
+    pub(crate) journal: crate::store::group_sync::JournalStats,
     /// The journal file's durable length.
-    pub journal_bytes: u64,
+    pub(crate) journal_bytes: u64,
     /// Writes refused until a restart (see `GroupSync::is_fenced`).
-    pub fenced: bool,
+    pub(crate) fenced: bool,
 }
 
 impl Shard {

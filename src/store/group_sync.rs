@@ -43,22 +43,22 @@ const BATCH_WRITERS_MAX: u64 = 1 << 20;
 
 /// What the group commit of one file did, for the metrics (read by value at scrape time).
 #[derive(Debug, Clone)]
-pub struct JournalStats {
+pub(crate) struct JournalStats {
     /// Flushes done (one write + one fsync each), failed ones included.
-    pub flushes: u64,
-    pub failures: u64,
+    pub(crate) flushes: u64,
+    pub(crate) failures: u64,
     /// Bytes written by flushes (checkpoints excluded).
-    pub flushed_bytes: u64,
+    pub(crate) flushed_bytes: u64,
     /// Commits that shared each flush.
-    pub batch_writers: Distribution,
+    pub(crate) batch_writers: Distribution,
     /// Duration of each fsync (fdatasync), in microseconds.
-    pub fsync_us: Distribution,
+    pub(crate) fsync_us: Distribution,
     /// Checkpoints renamed over the journal.
-    pub checkpoints: u64,
+    pub(crate) checkpoints: u64,
 }
 
 impl JournalStats {
-    pub fn new() -> JournalStats {
+    pub(crate) fn new() -> JournalStats {
         JournalStats {
             flushes: 0,
             failures: 0,
@@ -70,7 +70,7 @@ impl JournalStats {
     }
 
     /// Adds another file's numbers to these.
-    pub fn merge(&mut self, other: &JournalStats) {
+    pub(crate) fn merge(&mut self, other: &JournalStats) {
         self.flushes += other.flushes;
         self.failures += other.failures;
         self.flushed_bytes += other.flushed_bytes;
@@ -214,7 +214,7 @@ impl GroupSync {
     }
 
     /// A copy of what the group commit did so far (for a metrics scrape).
-    pub fn stats(&self) -> JournalStats {
+    pub(crate) fn stats(&self) -> JournalStats {
         let mut stats = self.stats.borrow().clone();
         stats.failures = self.failures.get();
         stats

@@ -32,15 +32,15 @@ pub struct ShardState {
 
 /// What a shard holds, for the metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ShardSizes {
-    pub buckets: u64,
-    pub objects: u64,
+pub(crate) struct ShardSizes {
+    pub(crate) buckets: u64,
+    pub(crate) objects: u64,
     /// Sum of object sizes.
-    pub object_bytes: u64,
+    pub(crate) object_bytes: u64,
     /// Bytes of the bodies kept inline in their records (memory and journal).
-    pub inline_bytes: u64,
+    pub(crate) inline_bytes: u64,
     /// Multipart uploads created and neither completed nor aborted.
-    pub uploads: u64,
+    pub(crate) uploads: u64,
 }
 
 impl ShardSizes {
@@ -77,7 +77,7 @@ impl ShardState {
     }
 
     /// Buckets, objects, bytes and uploads this shard holds now.
-    pub fn sizes(&self) -> ShardSizes {
+    pub(crate) fn sizes(&self) -> ShardSizes {
         ShardSizes { buckets: self.buckets.len() as u64, ..self.sizes }
     }
 
