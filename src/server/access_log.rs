@@ -24,14 +24,19 @@ use serde::Serialize;
 use crate::config::AccessLogDestination as Destination;
 use crate::limits::{ACCESS_LOG_CHUNK_BYTES, ACCESS_LOG_QUEUED_CHUNKS_PER_CORE};
 
-/// Lines handed to the writer together.
-struct Chunk {
-    bytes: Vec<u8>,
+/// What the writer thread receives.
+enum Message {
+    /// Lines handed over together.
+    Lines(Vec<u8>),
+    /// Everything sent before was written: flush and stop (at shutdown, once every core has
+    /// handed over its last lines; the cores' ends may outlive them, so the writer cannot wait
+    /// for every sender to go).
+    End,
 }
 
 /// The writer thread and what the cores need to reach it.
 pub(crate) struct Writer {
-    sender: flume::Sender<Chunk>,
+    sender: flume::Sender<Message>,
     thread: JoinHandle<()>,
     /// Failed writes (the writer thread alone writes it).
     pub(crate) write_errors: Arc<AtomicU64>,
@@ -73,11 +78,13 @@ impl Writer {
         }
     }
 
-    /// Waits (at most `timeout`) until every core's end was dropped and the writer wrote what
-    /// it was handed.
+    /// Waits (at most `timeout`) until the writer wrote everything handed over so far.
     pub(crate) fn finish(self, timeout: std::time::Duration) {
-        drop(self.sender);
         let deadline = std::time::Instant::now() + timeout;
+        if self.sender.send_timeout(Message::End, timeout).is_err() {
+            log::warn!("the access log writer did not take its last message within {timeout:?}");
+            return;
+        }
         while !self.thread.is_finished() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
@@ -89,9 +96,10 @@ impl Writer {
     }
 }
 
-fn write_chunks(receiver: &flume::Receiver<Chunk>, mut out: Box<dyn Write + Send>, errors: &AtomicU64) {
-    for chunk in receiver.iter() {
-        if let Err(error) = out.write_all(&chunk.bytes).and_then(|()| out.flush()) {
+fn write_chunks(receiver: &flume::Receiver<Message>, mut out: Box<dyn Write + Send>, errors: &AtomicU64) {
+    for message in receiver.iter() {
+        let Message::Lines(bytes) = message else { break };
+        if let Err(error) = out.write_all(&bytes).and_then(|()| out.flush()) {
             // Single writer: a plain load and store is enough.
             let failed = errors.load(Ordering::Relaxed) + 1;
             errors.store(failed, Ordering::Relaxed);
@@ -123,7 +131,7 @@ pub(crate) struct Entry<'a> {
 
 /// A core's end of the access log.
 pub(crate) struct CoreAccessLog {
-    sender: flume::Sender<Chunk>,
+    sender: flume::Sender<Message>,
     buffer: RefCell<Vec<u8>>,
     buffered_lines: Cell<u64>,
     /// Lines handed to the writer.
@@ -156,13 +164,14 @@ impl CoreAccessLog {
         }
         let mut buffer = self.buffer.borrow_mut();
         let bytes = std::mem::replace(&mut *buffer, Vec::with_capacity(ACCESS_LOG_CHUNK_BYTES));
-        match self.sender.try_send(Chunk { bytes }) {
+        match self.sender.try_send(Message::Lines(bytes)) {
             Ok(()) => self.handed_lines.set(self.handed_lines.get() + lines),
             Err(refused) => {
                 // The writer is behind (or gone): drop these lines, keep the buffer.
-                let mut bytes = refused.into_inner().bytes;
-                bytes.clear();
-                *buffer = bytes;
+                if let Message::Lines(mut bytes) = refused.into_inner() {
+                    bytes.clear();
+                    *buffer = bytes;
+                }
                 let dropped = self.dropped_lines.get();
                 if dropped == 0 {
                     log::warn!("the access log writer is behind: dropping lines (counted in the metrics)");
