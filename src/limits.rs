@@ -99,6 +99,10 @@ pub(crate) const ADMIN_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub(crate) const CORE_REPLY_TIMEOUT_MS: u64 = 2_000;
 /// Bound of each core's control mailbox (scrapes, probes, drain and stop messages).
 pub(crate) const CONTROL_MAILBOX_CAPACITY: usize = 64;
+/// A request refused during a drain whose body is still coming: after the 503 the server stops
+/// sending and reads (and discards) what arrives for at most this long before closing, so the
+/// client reads the answer instead of a reset.
+pub(crate) const REFUSED_LINGER_MS: u64 = 2_000;
 /// Default time in-flight requests get to finish after SIGTERM (`--shutdown-grace-ms`).
 pub(crate) const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 20_000;
 /// Longest grace period `--shutdown-grace-ms` accepts.

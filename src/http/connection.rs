@@ -139,6 +139,27 @@ impl Connection {
         result
     }
 
+    /// Closes the sending side, then reads and discards what the client still sends, for at
+    /// most `timeout_ms` (a "lingering close"): closing a socket with unread bytes sends a reset,
+    /// which can destroy the answer before the client read it.
+    pub(crate) async fn linger(&mut self, timeout_ms: u64) {
+        use monoio::io::AsyncWriteRent;
+        let _ = self.stream.shutdown().await;
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            self.buffer.clear();
+            self.start = 0;
+            let left_ms = deadline.saturating_duration_since(Instant::now()).as_millis() as u64;
+            if left_ms == 0 {
+                return;
+            }
+            match self.read_more(left_ms, CONNECTION_BUFFER_BYTES).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
     /// Writes a whole buffer and hands it back for reuse. On an error or a time-out the
     /// buffer is gone (a cancelled write owns it) and the caller must drop the connection.
     pub(crate) async fn write_all<B: IoBuf + 'static>(&mut self, bytes: B) -> io::Result<B> {

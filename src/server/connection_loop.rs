@@ -21,7 +21,7 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::http::body::BodyReader;
 use crate::http::connection::Connection;
 use crate::http::request::RequestHead;
-use crate::limits::{DRAIN_BYTES_MAX, IDLE_TIMEOUT_MS, READ_TIMEOUT_MS, REQUEST_HEAD_BYTES_MAX};
+use crate::limits::{DRAIN_BYTES_MAX, IDLE_TIMEOUT_MS, READ_TIMEOUT_MS, REFUSED_LINGER_MS, REQUEST_HEAD_BYTES_MAX};
 use crate::s3::action_kind::ActionKind;
 use crate::s3::auth::{authenticate, SignedRequest};
 use crate::s3::router::{parse_path, parse_virtual_hosted_path, route, virtual_host_bucket, Action};
@@ -194,6 +194,10 @@ async fn answer_request(
             connection.arm_first_byte();
         }
         match send_response(connection, context, response, id, delivery, out).await {
+            Ok(()) if refusing && !settled => {
+                connection.linger(REFUSED_LINGER_MS).await;
+                return (status, false);
+            }
             Ok(()) => return (status, reusable),
             // The object was replaced between lookup and read and nothing was sent yet:
             // look it up again (GET has no body to replay).

@@ -40,6 +40,9 @@ pub(crate) struct AdminSettings {
     pub(crate) cores: usize,
 }
 
+/// Accept backlog of the admin listener (scrapers and probes are few).
+const ADMIN_LISTEN_BACKLOG: i32 = 128;
+
 struct Admin {
     lifecycle: Arc<Lifecycle>,
     settings: AdminSettings,
@@ -65,7 +68,7 @@ pub(crate) fn start(
                 }
             };
             runtime.block_on(async move {
-                let options = ListenerOpts::new().reuse_addr(true).backlog(128);
+                let options = ListenerOpts::new().reuse_addr(true).backlog(ADMIN_LISTEN_BACKLOG);
                 let listener = match TcpListener::bind_with_config(listen, &options) {
                     Ok(listener) => listener,
                     Err(error) => {
