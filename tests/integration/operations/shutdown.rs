@@ -53,7 +53,11 @@ fn wait_until_draining(node: &Node) {
 fn ended_within(stream: &mut TcpStream, wait: Duration) -> bool {
     stream.set_read_timeout(Some(wait)).unwrap();
     let mut byte = [0u8; 1];
-    let ended = matches!(stream.read(&mut byte), Ok(0) | Err(_));
+    // A time-out (WouldBlock/TimedOut) means the connection is still open.
+    let ended = match stream.read(&mut byte) {
+        Ok(read) => read == 0,
+        Err(error) => !matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    };
     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     ended
 }
