@@ -16,7 +16,7 @@ fn readiness_waits_for_recovery_while_liveness_answers_from_the_start() {
         assert_eq!(exchange(node.s3(), "PUT", "/recovered", b"").status, 200);
         assert_eq!(exchange(node.s3(), "PUT", "/recovered/key", b"value").status, 200);
     }
-    let mut node = Launch::new(&data).args(&["--start-delay-ms", "1500"]).spawn();
+    let mut node = Launch::new(&data).args(&["--start-delay-ms", "3000"]).spawn();
     node.wait_for_admin();
     let (status, body) = node.admin_get("/health/live", &[]);
     assert_eq!(status, 200, "{body}");
