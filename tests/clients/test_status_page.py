@@ -89,13 +89,19 @@ class Browser:
         return result["result"].get("value")
 
     def wait_for(self, expression: str, what: str, timeout: float = 20):
+        """Polls ``expression`` until it is truthy; while the page is still loading (no
+        ``document.body`` yet) an exception counts as not yet."""
         deadline = time.monotonic() + timeout
+        last_error = None
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError as error:
+                value, last_error = None, error
             if value:
                 return value
             time.sleep(0.1)
-        raise AssertionError(f"the page never showed {what} ({expression})")
+        raise AssertionError(f"the page never showed {what} ({expression}; last error: {last_error})")
 
     def screenshot(self, path: Path) -> None:
         data = self.call("Page.captureScreenshot", format="png")["data"]
@@ -186,6 +192,7 @@ def test_the_status_page_shows_live_numbers_that_match_the_metrics(status_server
         browser = Browser(binary, profile, tmp_path / "chromium.log")
         browser.call("Page.enable")
         browser.call("Page.navigate", url=f"http://{admin}/")
+        browser.wait_for("document.readyState === 'complete' && document.body !== null", "a loaded page")
         # Live: after a few polls the request rate and every core's row show traffic.
         browser.wait_for("Number(document.body.dataset.polls || 0) >= 3", "three polls")
         browser.wait_for("Number(document.getElementById('request-rate').dataset.value) > 0", "a request rate")
