@@ -9,10 +9,17 @@
 //! Honest where the tests run on the machine that built them, as in CI and `./test.sh`. Nothing
 //! is set when cross-compiling. Tests using these also check the capability when they run, so
 //! a binary moved to a machine without it fails loudly (rebuild there: `cargo clean -p s3core`).
-//! The probes run once per build directory (only this file triggers a rerun).
+//! The script reruns when this file changes or HEAD moves (the commit below).
+//!
+//! Records the commit the binary is built from, for `s3core_build_info` (the metrics) and
+//! `--version`: `S3CORE_COMMIT` when set (packagers building from a tarball), otherwise
+//! `git rev-parse --short HEAD`, otherwise `unknown`.
+
+use std::process::Command;
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
+    record_commit();
     for name in ["s3core_host_avx512f", "s3core_host_cachestat", "s3core_host_io_uring"] {
         println!("cargo::rustc-check-cfg=cfg({name})");
     }
@@ -87,4 +94,34 @@ fn host_has_io_uring() -> bool {
 #[cfg(not(target_os = "linux"))]
 fn host_has_io_uring() -> bool {
     false
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let output = Command::new("git").args(args).output().ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    (output.status.success() && !text.trim().is_empty()).then(|| text.trim().to_string())
+}
+
+/// Records the commit (see the module comment).
+fn record_commit() {
+    println!("cargo:rerun-if-env-changed=S3CORE_COMMIT");
+    let commit = std::env::var("S3CORE_COMMIT")
+        .ok()
+        .filter(|commit| !commit.is_empty())
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .unwrap_or_else(|| "unknown".into());
+    // Rebuild when HEAD moves (a worktree's HEAD lives outside `.git/`, so ask git where).
+    // A path that does not exist would make cargo rerun this script (and rebuild) every time.
+    let watch = |path: Option<String>| {
+        if let Some(path) = path.filter(|path| std::path::Path::new(path).exists()) {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    };
+    watch(git(&["rev-parse", "--git-path", "HEAD"]));
+    watch(git(&["rev-parse", "--git-path", "packed-refs"]));
+    if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watch(git(&["rev-parse", "--git-path", &reference]));
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rustc-env=S3CORE_COMMIT={commit}");
 }

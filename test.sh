@@ -8,7 +8,8 @@
 #      suite again on the paths the defaults leave aside here (S3CORE_TEST_SERVER_ARGS: monoio's
 #      legacy driver, the scalar MD5 kernel, sendfile for every cached body); and the server
 #      binary (cargo build),
-#   4. the real-client compatibility tests (pytest tests/clients) against target/debug/s3core,
+#   4. the real-client compatibility tests (pytest tests/clients, the status page in headless
+#      Chromium among them) against target/debug/s3core,
 #      twice: in open mode (servers without credentials), then in credentials mode
 #      (S3CORE_TEST_AUTH=1: servers started with keys, every client signing with them).
 # Extra arguments are passed to both pytest runs, e.g. ./test.sh -k awscli -x
@@ -94,6 +95,15 @@ if ! command -v s3cmd >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v apt-
     apt-get install -y -q s3cmd >/dev/null 2>&1 \
         || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q s3cmd >/dev/null 2>&1; } \
         || echo "test.sh: could not install s3cmd; its tests will be skipped"
+fi
+
+# The status page test (tests/clients/test_status_page.py) drives Debian's headless Chromium:
+# install it where we can; the test is reported as skipped, with the reason, where it is missing.
+if ! command -v chromium >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing Debian's chromium"
+    apt-get install -y -q chromium >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
+        || echo "test.sh: could not install chromium; the status page test will be skipped"
 fi
 
 export S3CORE_BIN="${S3CORE_BIN:-$PWD/target/debug/s3core}"

@@ -1,9 +1,17 @@
 //! Command-line flags (raw, as clap parses them) and the validated `Config` the server runs on.
+//! Every flag can also be set by an environment variable (`S3CORE_*`) and in the TOML file
+//! named by `--config` (`layers`): flag > environment > file > default. `--print-config`
+//! shows the result (`print`).
 
+mod layers;
+mod print;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::hash::md5_kernel::{self, Md5Kernel};
 
@@ -16,6 +24,16 @@ use crate::hash::md5_kernel::{self, Md5Kernel};
 #[derive(Debug, Parser)]
 #[command(name = "s3core", version, about, long_about = None, args_override_self = true)]
 pub struct Args {
+    /// TOML file of settings: each key is a flag's name with `_` for `-` (e.g.
+    /// `data_dir = "/var/lib/s3core"`). Flags and environment variables override it.
+    #[arg(long, env = "S3CORE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective configuration (each setting with its source, secrets redacted)
+    /// and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
     /// Address to listen on. The default serves only this machine; use 0.0.0.0:39999 to
     /// accept connections from other hosts (an explicit choice: there is no authentication).
     /// Port 0 picks a free port, printed at start.
@@ -154,6 +172,117 @@ pub struct Args {
     /// Log level: error, warn, info, debug or trace. Logs go to standard error.
     #[arg(long, default_value = "info", env = "S3CORE_LOG_LEVEL")]
     pub log_level: log::LevelFilter,
+
+    /// Log line format: `text` (`[time LEVEL target] message`) or `json` (one object per
+    /// line: time, level, target, message).
+    #[arg(long, default_value = "text", env = "S3CORE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Address of the admin listener: Prometheus metrics at /metrics, probes at /health/live
+    /// and /health/ready, a status page at /. Separate from the S3 listener, so no path there
+    /// can collide with a bucket name. Empty: no admin listener (and no metrics recorded).
+    /// Default: 127.0.0.1:39998, or an ephemeral port when --listen has port 0.
+    #[arg(long, env = "S3CORE_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+
+    /// Bearer token /metrics and /status.json require (`Authorization: Bearer TOKEN`); the
+    /// probes never need one. Default: none.
+    #[arg(long, env = "S3CORE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// JSON access log, one line per request: `off`, `stdout`, `stderr` or a file path
+    /// (appended to). Written by a thread of its own; lines it cannot keep up with are
+    /// dropped and counted, never waited for.
+    #[arg(long, default_value = "off", env = "S3CORE_ACCESS_LOG")]
+    pub access_log: String,
+
+    /// On SIGTERM or SIGINT, how long in-flight requests get to finish before the process
+    /// exits anyway (journals are flushed either way). A second signal exits at once.
+    #[arg(long, default_value_t = crate::limits::SHUTDOWN_GRACE_MS_DEFAULT, env = "S3CORE_SHUTDOWN_GRACE_MS")]
+    pub shutdown_grace_ms: u64,
+
+    /// Test only: wait this long before recovering the data directory, so that tests can
+    /// watch the readiness probe during a start.
+    #[arg(long, hide = true, default_value_t = 0, env = "S3CORE_START_DELAY_MS")]
+    pub start_delay_ms: u64,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the access log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogDestination {
+    Stdout,
+    Stderr,
+    /// Appended to (created if missing).
+    File(PathBuf),
+}
+
+impl AccessLogDestination {
+    /// `off` (or empty): no access log; `stdout` (or `-`), `stderr`, or a file path.
+    pub fn parse(text: &str) -> Option<AccessLogDestination> {
+        match text.trim() {
+            "" | "off" => None,
+            "stdout" | "-" => Some(AccessLogDestination::Stdout),
+            "stderr" => Some(AccessLogDestination::Stderr),
+            path => Some(AccessLogDestination::File(PathBuf::from(path))),
+        }
+    }
+}
+
+/// The admin listener's default port (the S3 port minus one, as Alluxio's is 39999).
+pub const ADMIN_PORT_DEFAULT: u16 = 39998;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// Flags or variables clap refused (or `--help`, `--version`): `exit()` prints and exits.
+    Clap(clap::Error),
+    /// A value that parses but is not valid, or a bad configuration file.
+    Invalid(String),
+}
+
+/// A loaded configuration.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// `Some` when `--print-config` asked for the effective configuration.
+    pub printed: Option<String>,
+}
+
+/// Reads flags (`argv`, program name first), environment variables and the configuration
+/// file, and validates the result.
+pub fn load<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Loaded, LoadError> {
+    let mut argv: Vec<OsString> = argv.into_iter().collect();
+    let command = Args::command();
+    let matches = command.clone().try_get_matches_from(&argv).map_err(LoadError::Clap)?;
+    let file = matches.get_one::<PathBuf>("config").cloned();
+    let mut from_file = BTreeSet::new();
+    if let Some(path) = &file {
+        argv.extend(layers::file_arguments(&command, &matches, path, &mut from_file).map_err(LoadError::Invalid)?);
+    }
+    let explain = |message: &str, matches: &clap::ArgMatches| {
+        LoadError::Invalid(layers::explain(message, &command, matches, &from_file, file.as_deref()))
+    };
+    let matches = match command.clone().try_get_matches_from(&argv) {
+        Ok(matches) => matches,
+        // The flags and variables parsed alone: the file's values are the cause.
+        Err(error) => {
+            let text = error.to_string();
+            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
+            return Err(explain(first, &matches));
+        }
+    };
+    let args = Args::from_arg_matches(&matches).map_err(LoadError::Clap)?;
+    let print_config = args.print_config;
+    let config = Config::from_args(args).map_err(|message| explain(&message, &matches))?;
+    let printed = print_config.then(|| print::effective(&command, &matches, &from_file, file.as_deref(), &config));
+    Ok(Loaded { config, printed })
 }
 
 /// `--md5-kernel`, as given.
@@ -238,6 +367,15 @@ pub struct Config {
     pub(crate) upstream_revalidate: crate::s3::lake::objects::Revalidate,
     /// Disk the page cache may use, all cores together (`--cache-capacity`).
     pub cache_capacity_bytes: u64,
+    pub log_format: LogFormat,
+    /// `None`: no admin listener, and no metrics are recorded.
+    pub admin_listen: Option<SocketAddr>,
+    pub metrics_token: Option<String>,
+    /// `None`: no access log.
+    pub access_log: Option<AccessLogDestination>,
+    pub shutdown_grace_ms: u64,
+    /// Test only: a pause before recovery.
+    pub start_delay_ms: u64,
 }
 
 /// Most cores one process runs (one runtime, listener and shard set each).
@@ -292,6 +430,36 @@ impl Config {
             .collect();
         let upstream = upstream_settings(&args)?.map(std::sync::Arc::new);
         let upstream_revalidate = crate::s3::lake::objects::Revalidate::parse(&args.upstream_revalidate)?;
+        let admin_listen = match args.admin_listen.as_deref().map(str::trim) {
+            None if args.listen.port() == 0 => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            None => Some(SocketAddr::from(([127, 0, 0, 1], ADMIN_PORT_DEFAULT))),
+            Some("") => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|error| {
+                format!("--admin-listen must be an address such as 127.0.0.1:39998 (or empty), not {text:?}: {error}")
+            })?),
+        };
+        if let Some(admin) = admin_listen {
+            if admin.port() != 0 && admin == args.listen {
+                return Err(format!("--admin-listen {admin} is the S3 address (--listen): choose another port"));
+            }
+        }
+        if args.metrics_token.as_deref().is_some_and(|token| token.trim().is_empty()) {
+            return Err("--metrics-token must not be empty (leave it unset for no token)".into());
+        }
+        let access_log = AccessLogDestination::parse(&args.access_log);
+        if let Some(AccessLogDestination::File(path)) = &access_log {
+            let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if !parent.is_dir() {
+                return Err(format!("--access-log {}: directory {} does not exist", path.display(), parent.display()));
+            }
+        }
+        let grace_max = crate::limits::SHUTDOWN_GRACE_MS_MAX;
+        if args.shutdown_grace_ms > grace_max {
+            return Err(format!(
+                "--shutdown-grace-ms must be at most {grace_max} (one hour), not {}",
+                args.shutdown_grace_ms
+            ));
+        }
         let s3 = crate::s3::Settings {
             multipart_min_part_bytes: args.multipart_min_part_bytes,
             verify_checksums: !args.skip_checksum_verification,
@@ -315,6 +483,12 @@ impl Config {
             upstream,
             upstream_revalidate,
             cache_capacity_bytes: args.cache_capacity,
+            log_format: args.log_format,
+            admin_listen,
+            metrics_token: args.metrics_token,
+            access_log,
+            shutdown_grace_ms: args.shutdown_grace_ms,
+            start_delay_ms: args.start_delay_ms,
         })
     }
 }
@@ -447,6 +621,78 @@ mod tests {
         );
         let virtual_hosted = parse(&["--upstream", "http://h", "--upstream-addressing", "virtual"]).unwrap();
         assert!(format!("{:?}", virtual_hosted.upstream.unwrap()).contains("VirtualHosted"));
+    }
+
+    fn load_with_file(flags: &[&str], file: &str) -> Result<Loaded, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3core.toml");
+        std::fs::write(&path, file).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        let head = ["s3core", "--config", path.as_str()];
+        let argv: Vec<OsString> = head.iter().chain(flags).map(OsString::from).collect();
+        load(argv).map_err(|error| match error {
+            LoadError::Clap(error) => error.to_string(),
+            LoadError::Invalid(message) => message,
+        })
+    }
+
+    #[test]
+    fn a_file_sets_what_no_flag_sets() {
+        let file = "cores = 3\npath_prefix = \"/from-file\"\nskip_checksum_verification = true\n\
+                    virtual_host_domains = [\"a.test\", \"b.test\"]\n";
+        let loaded = load_with_file(&["--path-prefix", "/from-flag"], file).unwrap();
+        assert_eq!(loaded.config.cores, 3);
+        assert_eq!(loaded.config.path_prefix, "/from-flag", "a flag wins over the file");
+        assert!(!loaded.config.s3.verify_checksums);
+        assert_eq!(loaded.config.s3.virtual_host_domains, ["a.test", "b.test"]);
+        assert!(loaded.printed.is_none());
+        let printed = load_with_file(&["--print-config", "--secret-key", "hush", "--access-key", "a"], file)
+            .unwrap()
+            .printed
+            .unwrap();
+        assert!(printed.contains("cores = 3  # file "), "{printed}");
+        assert!(printed.contains("secret_key = \"<redacted>\"  # flag"), "{printed}");
+        assert!(!printed.contains("hush"));
+    }
+
+    #[test]
+    fn file_errors_name_the_key_and_the_file() {
+        let error = load_with_file(&[], "colors = 3").unwrap_err();
+        assert!(error.contains("unknown key `colors`") && error.contains("s3core.toml"), "{error}");
+        let error = load_with_file(&[], "cores = \"many\"").unwrap_err();
+        assert!(error.contains("--cores") && error.contains("`cores` in"), "{error}");
+        let error = load_with_file(&[], "cores = 0").unwrap_err();
+        assert!(error.contains("between 1 and") && error.contains("`cores` in"), "{error}");
+        let error = load_with_file(&[], "[section]\nx = 1").unwrap_err();
+        assert!(error.contains("unknown key `section`"), "{error}");
+        let error = load_with_file(&[], "path_prefix = [\"/a\", \"/b\"]").unwrap_err();
+        assert!(error.contains("`path_prefix` takes one value"), "{error}");
+        let error = load_with_file(&[], "skip_checksum_verification = \"yes\"").unwrap_err();
+        assert!(error.contains("true or false"), "{error}");
+        let error = load_with_file(&[], "cores = ").unwrap_err();
+        assert!(error.contains("not valid TOML"), "{error}");
+    }
+
+    #[test]
+    fn operations_flags_are_validated() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.admin_listen, Some("127.0.0.1:39998".parse().unwrap()));
+        assert_eq!(config.access_log, None);
+        assert_eq!(config.shutdown_grace_ms, crate::limits::SHUTDOWN_GRACE_MS_DEFAULT);
+        let ephemeral = parse(&["--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!(
+            ephemeral.admin_listen,
+            Some("127.0.0.1:0".parse().unwrap()),
+            "port 0 listens get an ephemeral admin"
+        );
+        assert_eq!(parse(&["--admin-listen", ""]).unwrap().admin_listen, None);
+        assert!(parse(&["--admin-listen", "nowhere"]).is_err());
+        assert!(parse(&["--admin-listen", "127.0.0.1:39999"]).unwrap_err().contains("is the S3 address"));
+        assert!(parse(&["--metrics-token", " "]).is_err());
+        assert!(parse(&["--shutdown-grace-ms", "99999999"]).is_err());
+        assert!(parse(&["--log-format", "xml"]).is_err());
+        assert!(parse(&["--access-log", "/no/such/dir/access.log"]).unwrap_err().contains("does not exist"));
+        assert_eq!(parse(&["--access-log", "stderr"]).unwrap().access_log, Some(AccessLogDestination::Stderr));
     }
 
     #[test]

@@ -16,6 +16,15 @@ macro_rules! s3_error_codes {
         pub(crate) enum S3ErrorCode { $($code,)* }
 
         impl S3ErrorCode {
+            /// Every code, in index order (per-code counters are arrays of `COUNT`).
+            pub(crate) const ALL: &'static [S3ErrorCode] = &[$(Self::$code,)*];
+            pub(crate) const COUNT: usize = Self::ALL.len();
+
+            /// A dense index in `0..COUNT`.
+            pub(crate) fn index(self) -> usize {
+                self as usize
+            }
+
             /// The code as it appears in `<Code>`.
             pub(crate) fn as_str(self) -> &'static str {
                 match self { $(Self::$code => stringify!($code),)* }

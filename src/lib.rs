@@ -13,10 +13,16 @@
 //!    connection's core; a record referencing them is committed to the owner's journal.
 //! 6. The answer is written head-and-small-body in one write; object bodies stream from blocks
 //!    through pooled buffers (or `sendfile`, see `server::zero_copy`).
+//! 7. The core counts the request in its own counters (`server::stats`) and, when the access
+//!    log is on, formats its line into its own buffer; the admin listener reads the counters
+//!    by message at scrape time (`server::control`, `server::admin`).
 //!
 //! # Module map
-//! - `config`, `limits`, `error`: flags → Config; every limit; every S3 error code.
-//! - `server`: threads, runtimes, listeners, connection loop.
+//! - `config`, `limits`, `error`: flags, environment and config file → Config; every limit;
+//!   every S3 error code.
+//! - `server`: threads, runtimes, listeners, connection loop; per-core stats, the admin
+//!   listener (metrics, probes, status page), graceful shutdown, the access log.
+//! - `metrics`: latency distributions (HdrHistogram) and the Prometheus text format.
 //! - `http`: request heads, bodies, responses, dates.
 //! - `s3`: router, authentication (`auth`: SigV4, SigV2), checksums, and one file per action
 //!   family (bucket, object, list, delete_objects, multipart, copy, tagging, acl).
@@ -42,6 +48,7 @@ pub mod error;
 pub mod hash;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod s3;
 pub mod server;
 pub mod shard;

@@ -144,8 +144,39 @@ pub(crate) const UPSTREAM_BODY_PIECE_BYTES: usize = 256 * 1024;
 pub(crate) const UPSTREAM_CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
 /// A resolved upstream host name is reused this long before it is looked up again.
 pub(crate) const UPSTREAM_DNS_TTL_MS: u64 = 30_000;
+/// Operations (admin listener, access log, shutdown).
+/// Connections the admin listener (metrics, health, status page) holds at once; more are
+/// closed at once. Scrapers and probes need a handful.
+pub(crate) const ADMIN_CONNECTIONS_MAX: usize = 64;
+/// An admin request head must arrive within this long, and an idle admin connection is
+/// closed after it.
+pub(crate) const ADMIN_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// How long a scrape or a readiness probe waits for each core's answer; a core that does not
+/// answer in time is reported (and makes the server not ready).
+pub(crate) const CORE_REPLY_TIMEOUT_MS: u64 = 2_000;
+/// Bound of each core's control mailbox (scrapes, probes, drain and stop messages).
+pub(crate) const CONTROL_MAILBOX_CAPACITY: usize = 64;
+/// A request refused during a drain whose body is still coming: after the 503 the server stops
+/// sending and reads (and discards) what arrives for at most this long before closing, so the
+/// client reads the answer instead of a reset.
+pub(crate) const REFUSED_LINGER_MS: u64 = 2_000;
+/// Default time in-flight requests get to finish after SIGTERM (`--shutdown-grace-ms`).
+pub(crate) const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 20_000;
+/// Longest grace period `--shutdown-grace-ms` accepts.
+pub(crate) const SHUTDOWN_GRACE_MS_MAX: u64 = 3_600_000;
+/// How long the shutdown waits for the cores to flush their journals once the grace period
+/// is over, before it exits anyway (nothing unflushed was acknowledged).
+pub(crate) const SHUTDOWN_FLUSH_TIMEOUT_MS: u64 = 10_000;
+/// Access log lines are formatted into a per-core buffer of this size, handed to the writer
+/// thread when full (or every `ACCESS_LOG_FLUSH_MS`).
+pub(crate) const ACCESS_LOG_CHUNK_BYTES: usize = 64 * 1024;
+pub(crate) const ACCESS_LOG_FLUSH_MS: u64 = 200;
+/// Chunks per core that may wait for the writer thread; when the writer falls behind, further
+/// chunks are dropped (and counted), so a slow disk never blocks a core.
+pub(crate) const ACCESS_LOG_QUEUED_CHUNKS_PER_CORE: usize = 16;
 
 const _: () = assert!(CONNECTION_BUFFER_BYTES <= REQUEST_HEAD_BYTES_MAX);
+const _: () = assert!(SHUTDOWN_GRACE_MS_DEFAULT <= SHUTDOWN_GRACE_MS_MAX);
 const _: () = assert!(JOURNAL_CHECKPOINT_BYTES_MIN <= JOURNAL_COMPACT_BYTES);
 const _: () = assert!(INLINE_OBJECT_BYTES_MAX < BLOCK_IO_BUFFER_BYTES);
 const _: () = assert!(DELETE_OBJECTS_KEYS_MAX * KEY_BYTES_MAX * 2 <= XML_BODY_BYTES_MAX * 2);

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("encoding", 1),
     ("dates", 1),
     ("buffer_pool", 1),
+    ("metrics", 1),
     ("sigv4", 2),
     ("hash", 3),
     ("xml", 3),

@@ -110,6 +110,8 @@ pub(crate) struct BodyReader {
     /// deadline grows with what arrives (`BODY_BYTES_PER_S_MIN`).
     started: Option<std::time::Instant>,
     received_bytes: u64,
+    /// What the check refused, if it did (authentication refusals are counted by reason).
+    check_failure: Option<CheckFailure>,
 }
 
 impl fmt::Debug for BodyReader {
@@ -174,6 +176,7 @@ impl BodyReader {
             check: None,
             started: None,
             received_bytes: 0,
+            check_failure: None,
         })
     }
 
@@ -181,7 +184,9 @@ impl BodyReader {
     /// may never read it).
     pub(crate) fn verify(&mut self, mut check: Box<dyn BodyCheck>) -> Result<(), BodyError> {
         if self.finished {
-            return check.end(&[]).map_err(BodyError::Check);
+            let checked = check.end(&[]).map_err(BodyError::Check);
+            self.note_failure(&checked);
+            return checked;
         }
         self.check = Some(check);
         Ok(())
@@ -242,8 +247,20 @@ impl BodyReader {
         let result = self.read_into_inner(connection, out, limit).await;
         if result.is_err() {
             self.broken = true;
+            self.note_failure(&result);
         }
         result
+    }
+
+    fn note_failure<T>(&mut self, result: &Result<T, BodyError>) {
+        if let Err(BodyError::Check(failure)) = result {
+            self.check_failure = Some(*failure);
+        }
+    }
+
+    /// What the armed check refused, if it refused the body.
+    pub(crate) fn check_failure(&self) -> Option<CheckFailure> {
+        self.check_failure
     }
 
     async fn read_into_inner(

@@ -2,6 +2,7 @@
 //! `match` to the handler of its family (one file each).
 
 pub(crate) mod acl;
+pub(crate) mod action_kind;
 pub(crate) mod auth;
 pub(crate) mod bucket;
 pub(crate) mod checksum;

@@ -1,7 +1,6 @@
 //! One core: a pinned thread running a monoio runtime that owns a listener, a mailbox, its
 //! shards and its block store. Everything here is `!Send` and stays on this thread.
 
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -9,12 +8,16 @@ use std::sync::Arc;
 
 use monoio::blocking::DefaultThreadPool;
 use monoio::fs::OpenOptions;
-use monoio::net::{ListenerOpts, TcpListener};
+use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 use monoio::time::TimeDriver;
 use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
+use super::access_log::CoreAccessLog;
 use super::connection_loop;
 use super::context::CoreContext;
+use super::control::{serve_control, Control};
+use super::drain::Drain;
+use super::stats::CoreStats;
 use crate::buffer_pool::BufferPool;
 use crate::cache::CoreCache;
 use crate::config::{Config, IoDriver};
@@ -59,7 +62,16 @@ pub(crate) struct CorePlan {
     pub(crate) mailbox: Mailbox,
     /// In front of an upstream (`--upstream`): this core's share of the page cache.
     pub(crate) lake: Option<LakePlan>,
+    /// Scrapes, probes and the shutdown's messages.
+    pub(crate) control: flume::Receiver<Control>,
+    /// Whether requests are counted (an admin listener exists).
+    pub(crate) metrics: bool,
+    pub(crate) access_log: Option<CoreAccessLog>,
 }
+
+/// How long a draining core keeps taking connections already queued on its listener (each is
+/// answered 503 SlowDown), until none arrives for this long.
+const BACKLOG_DRAIN_MS: u64 = 10;
 
 pub(crate) fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, String>>) {
     if let Some(cpu) = plan.cpu {
@@ -78,10 +90,16 @@ pub(crate) fn run_core(plan: CorePlan, ready: mpsc::Sender<Result<SocketAddr, St
     runtime.block_on(async move {
         let core = plan.core;
         match start(plan).await {
-            Ok((listener, context)) => {
+            Ok(Started { listener, context, local, control }) => {
                 let address = listener.local_addr().map_err(|e| e.to_string());
                 let _ = ready.send(address);
-                accept_loop(listener, context, connections_max).await;
+                let (stop_accepting, stop) = futures_channel::oneshot::channel();
+                monoio::spawn(accept_loop(listener, context.clone(), connections_max, stop));
+                if context.access_log.is_some() {
+                    monoio::spawn(flush_access_log(context.clone()));
+                }
+                // The core runs until the shutdown's `Stop` (its tasks end with the runtime).
+                serve_control(control, context, local, stop_accepting).await;
             }
             Err(message) => {
                 let _ = ready.send(Err(format!("core {core}: {message}")));
@@ -106,7 +124,15 @@ fn build_runtime(driver: IoDriver, blocking: DefaultThreadPool) -> std::io::Resu
     }
 }
 
-async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String> {
+/// A core ready to serve.
+struct Started {
+    listener: TcpListener,
+    context: Rc<CoreContext>,
+    local: Vec<Option<Rc<Shard>>>,
+    control: flume::Receiver<Control>,
+}
+
+async fn start(plan: CorePlan) -> Result<Started, String> {
     let core = plan.core;
     let root = plan.config.data_dir.clone();
     let blocks = BlockStore::open(&root, core as u16, plan.next_block_sequence)
@@ -129,7 +155,7 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String>
     let listener = TcpListener::bind_with_config(plan.listen, &options)
         .map_err(|e| format!("cannot listen on {}: {e}", plan.listen))?;
     monoio::spawn(serve_mailbox(plan.mailbox, local.clone()));
-    let shards = ShardRouter::new(core, plan.config.cores, local, plan.senders);
+    let shards = ShardRouter::new(core, plan.config.cores, local.clone(), plan.senders);
     let services = CoreServices {
         core,
         shards,
@@ -142,11 +168,18 @@ async fn start(plan: CorePlan) -> Result<(TcpListener, Rc<CoreContext>), String>
             _ => None,
         },
     };
-    let context = Rc::new(CoreContext { services, config: plan.config });
+    let context = CoreContext {
+        services,
+        config: plan.config,
+        stats: CoreStats::new(plan.metrics),
+        drain: Rc::new(Drain::default()),
+        access_log: plan.access_log,
+    };
+    let context = Rc::new(context);
     if core == 0 && context.services.lake.is_some() {
         monoio::spawn(probe_upstream(context.clone()));
     }
-    Ok((listener, context))
+    Ok(Started { listener, context, local, control: plan.control })
 }
 
 /// This core's view of the upstream: its client, its share of the page cache (with the pages
@@ -184,32 +217,65 @@ async fn probe_upstream(context: Rc<CoreContext>) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, context: Rc<CoreContext>, connections_max: usize) {
-    let core = context.services.core;
-    let open_connections = Rc::new(Cell::new(0usize));
+/// Hands the access log's partial buffer to its writer every `ACCESS_LOG_FLUSH_MS`.
+async fn flush_access_log(context: Rc<CoreContext>) {
+    let period = std::time::Duration::from_millis(crate::limits::ACCESS_LOG_FLUSH_MS);
     loop {
-        let (stream, _peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                log::warn!("core {core}: accept failed: {error}");
-                monoio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        if open_connections.get() >= connections_max {
-            log::warn!("core {core}: {} connections open, refusing one", open_connections.get());
-            drop(stream);
-            continue;
+        monoio::time::sleep(period).await;
+        if let Some(log) = &context.access_log {
+            log.flush();
         }
-        if let Err(error) = stream.set_nodelay(true) {
-            log::debug!("set_nodelay failed: {error}");
-        }
-        open_connections.set(open_connections.get() + 1);
-        let (context, open_connections) = (context.clone(), open_connections.clone());
-        monoio::spawn(async move {
-            connection_loop::serve(context, stream).await;
-            open_connections.set(open_connections.get() - 1);
-        });
     }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    context: Rc<CoreContext>,
+    connections_max: usize,
+    mut stop: futures_channel::oneshot::Receiver<()>,
+) {
+    loop {
+        let accepted = monoio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stop => break,
+        };
+        take(accepted, &context, connections_max).await;
+    }
+    // Draining: connections the kernel already queued on this listener would be reset when it
+    // closes; take them, and each request on them is answered 503 SlowDown (retryable).
+    let backlog = std::time::Duration::from_millis(BACKLOG_DRAIN_MS);
+    while let Ok(accepted) = monoio::time::timeout(backlog, listener.accept()).await {
+        take(accepted, &context, connections_max).await;
+    }
+    drop(listener);
+}
+
+/// Starts serving one accepted connection (or refuses it beyond the limit).
+async fn take(accepted: std::io::Result<(TcpStream, SocketAddr)>, context: &Rc<CoreContext>, connections_max: usize) {
+    let core = context.services.core;
+    let (stream, peer) = match accepted {
+        Ok(accepted) => accepted,
+        Err(error) => {
+            // EMFILE and friends: back off briefly instead of spinning.
+            log::warn!("core {core}: accept failed: {error}");
+            monoio::time::sleep(std::time::Duration::from_millis(10)).await;
+            return;
+        }
+    };
+    let open = context.stats.open_connections();
+    if open >= connections_max as u64 {
+        log::warn!("core {core}: {open} connections open, refusing one");
+        context.stats.connection_refused();
+        drop(stream);
+        return;
+    }
+    if let Err(error) = stream.set_nodelay(true) {
+        log::debug!("set_nodelay failed: {error}");
+    }
+    context.stats.connection_opened();
+    let context = context.clone();
+    monoio::spawn(async move {
+        connection_loop::serve(&context, stream, peer).await;
+        context.stats.connection_closed();
+    });
 }

@@ -1,13 +1,22 @@
-//! Starting the server: recover the data directory, start one pinned thread per core, each
-//! with its own monoio runtime (io_uring, or the legacy driver where io_uring is missing or
-//! the test switch `--io-driver legacy` asks for it), `SO_REUSEPORT` listener, mailbox and the
-//! shards it owns.
+//! Starting and stopping the server: start the admin listener (probes answer while the data
+//! directory is recovered), recover, start one pinned thread per core, each with its own
+//! monoio runtime (io_uring, or the legacy driver where io_uring is missing or the test switch
+//! `--io-driver legacy` asks for it), `SO_REUSEPORT` listener, mailboxes and the shards it
+//! owns; then wait for a shutdown signal and drain.
 
+mod access_log;
+mod admin;
 mod connection_loop;
 mod context;
+mod control;
 mod core;
+mod drain;
+mod lifecycle;
+mod logging;
 mod open_files;
 mod send_object;
+mod shutdown;
+mod stats;
 mod zero_copy;
 
 use std::fmt;
@@ -17,9 +26,11 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use crate::config::{Config, IoDriver};
-use crate::limits::MAILBOX_CAPACITY;
+use crate::limits::{CONTROL_MAILBOX_CAPACITY, MAILBOX_CAPACITY};
 use crate::shard::{owner_core, router};
 use crate::store::recovery;
+use lifecycle::Lifecycle;
+pub use logging::init_logging;
 
 #[derive(Debug)]
 pub struct StartError(pub String);
@@ -32,9 +43,24 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// Runs the server until the process is killed.
+/// Runs the server until a shutdown signal (SIGTERM or SIGINT) has drained it.
 pub fn run(config: Config) -> Result<(), StartError> {
     let config = Arc::new(config);
+    let lifecycle = Lifecycle::new();
+    // Signals first: one that comes during recovery drains the server as soon as it serves.
+    let (events_sender, events) = mpsc::channel();
+    shutdown::watch_signals(events_sender.clone())?;
+    if let Some(listen) = config.admin_listen {
+        let settings = admin::AdminSettings {
+            token: config.metrics_token.clone(),
+            data_dir: config.data_dir.clone(),
+            cores: config.cores,
+        };
+        let address = admin::start(listen, lifecycle.clone(), settings)?;
+        println!("s3core admin listening on http://{address}");
+        let _ = std::io::stdout().flush();
+        log::info!("admin listener on http://{address} (/metrics, /health/live, /health/ready, /)");
+    }
     log_test_knobs(&config);
     let io_uring = monoio::utils::detect_uring();
     if config.io_driver == IoDriver::Uring && !io_uring {
@@ -42,13 +68,26 @@ pub fn run(config: Config) -> Result<(), StartError> {
             "--io-driver uring: io_uring (with the operations monoio uses) is unavailable here".into(),
         ));
     }
+    if config.start_delay_ms > 0 {
+        log::warn!("waiting {} ms before recovery (a test setting)", config.start_delay_ms);
+        std::thread::sleep(std::time::Duration::from_millis(config.start_delay_ms));
+    }
     // Before recovery: replayed inline bodies are charged to the same budget.
     crate::store::inline_budget::INLINE_BODIES.set_budget(config.inline_budget_bytes);
     let recovered = recovery::open(&config.data_dir, config.cores, config.journal_checkpoint_bytes)
         .map_err(|e| StartError(e.to_string()))?;
     let shard_count = recovered.shards.len();
     let open_files = open_files::settle(config.cores, shard_count).map_err(StartError)?;
+    let access_log = match &config.access_log {
+        Some(destination) => Some(access_log::Writer::start(destination, config.cores).map_err(StartError)?),
+        None => None,
+    };
+    if let Some(writer) = &access_log {
+        lifecycle.set_access_log_errors(writer.write_errors.clone());
+    }
     let (senders, mut mailboxes) = router::mailboxes(config.cores, MAILBOX_CAPACITY);
+    let (controls, mut control_mailboxes): (Vec<_>, Vec<_>) =
+        (0..config.cores).map(|_| flume::bounded(CONTROL_MAILBOX_CAPACITY)).unzip();
     let mut shards_by_core: Vec<Vec<recovery::RecoveredShard>> = (0..config.cores).map(|_| Vec::new()).collect();
     for shard in recovered.shards {
         shards_by_core[owner_core(shard.id, config.cores)].push(shard);
@@ -87,10 +126,17 @@ pub fn run(config: Config) -> Result<(), StartError> {
             blocking: blocking.clone(),
             mailbox: mailboxes.remove(0),
             lake: lake_plans.as_mut().map(|plans| plans.remove(0)),
+            control: control_mailboxes.remove(0),
+            metrics: config.admin_listen.is_some(),
+            access_log: access_log.as_ref().map(access_log::Writer::for_core),
         };
+        let ended = events_sender.clone();
         let thread = std::thread::Builder::new()
             .name(format!("s3core-{core}"))
-            .spawn(move || core::run_core(plan, ready_sender))
+            .spawn(move || {
+                core::run_core(plan, ready_sender);
+                let _ = ended.send(shutdown::Event::CoreEnded(core));
+            })
             .map_err(|e| StartError(format!("cannot start core {core}: {e}")))?;
         threads.push(thread);
         // Core 0 binds first (port 0 becomes a real port); the others join its port.
@@ -99,6 +145,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         listen = bound;
     }
     drop(senders);
+    lifecycle.serving(controls.clone());
     println!("s3core listening on http://{listen}");
     let _ = std::io::stdout().flush();
     log::info!(
@@ -107,12 +154,18 @@ pub fn run(config: Config) -> Result<(), StartError> {
         config.cores,
         if config.path_prefix.is_empty() { "(no prefix)" } else { &config.path_prefix }
     );
-    for thread in threads {
-        if thread.join().is_err() {
-            return Err(StartError("a core thread panicked".into()));
+    match events.recv() {
+        Ok(shutdown::Event::Signal) => {
+            let grace = std::time::Duration::from_millis(config.shutdown_grace_ms);
+            shutdown::drain_and_stop(&lifecycle, &controls, threads, grace);
+            if let Some(writer) = access_log {
+                writer.finish(std::time::Duration::from_millis(crate::limits::SHUTDOWN_FLUSH_TIMEOUT_MS));
+            }
+            Ok(())
         }
+        Ok(shutdown::Event::CoreEnded(core)) => Err(StartError(format!("core {core} stopped (see the log above)"))),
+        Err(_) => Err(StartError("every core stopped".into())),
     }
-    Ok(())
 }
 
 /// Installs the fault plan, and says loudly that test-only settings are on.

@@ -134,7 +134,9 @@ impl Outgoing<'_> {
     /// Sends `file[position..position + length]` with `sendfile`, the head first.
     async fn send_zero_copy(&mut self, fd: RawFd, position: u64, length: u64) -> Result<(), SendError> {
         self.flush_staging().await?;
+        self.connection.note_write_start();
         zero_copy::send_file(self.connection.stream(), self.head, fd, position, length).await?;
+        self.connection.note_sent(self.head.len() as u64 + length);
         self.head.clear();
         self.sent_anything = true;
         Ok(())

@@ -10,6 +10,7 @@ pub(crate) mod owner;
 pub mod router;
 
 pub use owner::Shard;
+pub(crate) use owner::ShardReport;
 pub use router::ShardRouter;
 
 /// The shard that owns `bucket`, stable across restarts and Rust versions (FNV-1a).

@@ -417,7 +417,39 @@ impl Shard {
     }
 }
 
+/// What a shard holds and what its journal did, for a metrics scrape.
+#[derive(Debug, Clone)]
+pub(crate) struct ShardReport {
+    pub(crate) sizes: crate::store::index::ShardSizes,
+    pub(crate) journal: crate::store::group_sync::JournalStats,
+    /// The journal file's durable length.
+    pub(crate) journal_bytes: u64,
+    /// Writes refused until a restart (see `GroupSync::is_fenced`).
+    pub(crate) fenced: bool,
+}
+
 impl Shard {
+    /// A copy of this shard's numbers (cheap: the sizes are kept by `ShardState::apply`).
+    pub(crate) fn report(&self) -> ShardReport {
+        let sync = self.journal.group_sync();
+        ShardReport {
+            sizes: self.state.borrow().sizes(),
+            journal: sync.stats(),
+            journal_bytes: sync.durable_length(),
+            fenced: sync.is_fenced(),
+        }
+    }
+
+    /// Whether this shard refuses writes until a restart.
+    pub(crate) fn is_fenced(&self) -> bool {
+        self.journal.group_sync().is_fenced()
+    }
+
+    /// Waits until everything appended to the journal is durable (at shutdown).
+    pub(crate) async fn flush(&self) -> io::Result<()> {
+        self.journal.group_sync().barrier().await
+    }
+
     /// Starts an online checkpoint once the journal outgrows `checkpoint_bytes`, which
     /// bounds both disk use and recovery time. The snapshot is taken here, synchronously, so
     /// it holds exactly the entries appended so far (see `GroupSync::rotate`).

@@ -36,6 +36,55 @@ use monoio::fs::File;
 
 use super::faults::{FaultPlan, FaultPoint};
 use crate::limits::{CHECKPOINT_DIRECTORY_SYNC_ATTEMPTS, CHECKPOINT_DIRECTORY_SYNC_BACKOFF_MS};
+use crate::metrics::{Distribution, LATENCY_US_MAX};
+
+/// Largest batch size (writers per flush) the metrics distinguish; larger ones count as this.
+const BATCH_WRITERS_MAX: u64 = 1 << 20;
+
+/// What the group commit of one file did, for the metrics (read by value at scrape time).
+#[derive(Debug, Clone)]
+pub(crate) struct JournalStats {
+    /// Flushes done (one write + one fsync each), failed ones included.
+    pub(crate) flushes: u64,
+    pub(crate) failures: u64,
+    /// Bytes written by flushes (checkpoints excluded).
+    pub(crate) flushed_bytes: u64,
+    /// Commits that shared each flush.
+    pub(crate) batch_writers: Distribution,
+    /// Duration of each fsync (fdatasync), in microseconds.
+    pub(crate) fsync_us: Distribution,
+    /// Checkpoints renamed over the journal.
+    pub(crate) checkpoints: u64,
+}
+
+impl JournalStats {
+    pub(crate) fn new() -> JournalStats {
+        JournalStats {
+            flushes: 0,
+            failures: 0,
+            flushed_bytes: 0,
+            batch_writers: Distribution::new(BATCH_WRITERS_MAX),
+            fsync_us: Distribution::new(LATENCY_US_MAX),
+            checkpoints: 0,
+        }
+    }
+
+    /// Adds another file's numbers to these.
+    pub(crate) fn merge(&mut self, other: &JournalStats) {
+        self.flushes += other.flushes;
+        self.failures += other.failures;
+        self.flushed_bytes += other.flushed_bytes;
+        self.batch_writers.merge(&other.batch_writers);
+        self.fsync_us.merge(&other.fsync_us);
+        self.checkpoints += other.checkpoints;
+    }
+}
+
+impl Default for JournalStats {
+    fn default() -> Self {
+        JournalStats::new()
+    }
+}
 
 /// One group of writers sharing a flush.
 #[derive(Default)]
@@ -45,6 +94,8 @@ struct Batch {
     wakers: RefCell<Vec<Waker>>,
     /// Whether anyone waits on this batch (a directory batch has no bytes).
     requested: Cell<bool>,
+    /// How many commits joined it (the group commit's batch size, for the metrics).
+    writers: Cell<u64>,
 }
 
 impl Batch {
@@ -152,6 +203,8 @@ pub struct GroupSync {
     /// Set (to the errno of the failure) once a checkpoint was renamed over the file but the
     /// rename could not be made durable: no commit succeeds any more.
     fenced: Cell<Option<i32>>,
+    /// Flushes, batch sizes and fsync latencies (see `stats`).
+    stats: RefCell<JournalStats>,
 }
 
 impl GroupSync {
@@ -177,7 +230,15 @@ impl GroupSync {
             faults: Cell::new(None),
             rotating: Cell::new(false),
             fenced: Cell::new(None),
+            stats: RefCell::new(JournalStats::new()),
         })
+    }
+
+    /// A copy of what the group commit did so far (for a metrics scrape).
+    pub(crate) fn stats(&self) -> JournalStats {
+        let mut stats = self.stats.borrow().clone();
+        stats.failures = self.failures.get();
+        stats
     }
 
     /// A journal: every flushed batch ends with `batch_end(start)` (see `journal::batch_end_frame`).
@@ -295,6 +356,7 @@ impl GroupSync {
         let mut state = self.state.borrow_mut();
         let batch = state.batch.clone();
         batch.requested.set(true);
+        batch.writers.set(batch.writers.get() + 1);
         if !state.flushing {
             state.flushing = true;
             let this = self.clone();
@@ -329,6 +391,7 @@ impl GroupSync {
             let (outcome, mut bytes) = self.write_and_sync(bytes, offset).await;
             let length = bytes.len() as u64;
             self.flushes.set(self.flushes.get() + 1);
+            self.count_flush(&batch, length);
             match outcome {
                 Ok(()) => {
                     let mut state = self.state.borrow_mut();
@@ -354,6 +417,7 @@ impl GroupSync {
         self.state.borrow_mut().in_flight = Some(old_batch.clone());
         let (outcome, written) = self.write_and_sync(old_bytes, offset).await;
         self.flushes.set(self.flushes.get() + 1);
+        self.count_flush(&old_batch, written.len() as u64);
         if let Err(error) = outcome {
             self.fail(error, Some(old_batch));
             return;
@@ -390,6 +454,7 @@ impl GroupSync {
         *self.file.borrow_mut() = Rc::new(file);
         self.state.borrow_mut().durable_length = checkpoint_length;
         self.checkpoint_length.set(checkpoint_length);
+        self.stats.borrow_mut().checkpoints += 1;
         match self.sync_directory_of(path).await {
             Ok(()) => log::info!(
                 "{}: journal of {journal_length} bytes checkpointed to {checkpoint_length} bytes",
@@ -521,8 +586,19 @@ impl GroupSync {
         if let Err(error) = self.fault(FaultPoint::JournalFsync) {
             return (Err(error), bytes);
         }
+        let started = std::time::Instant::now();
         let synced = if self.data_only { file.sync_data().await } else { file.sync_all().await };
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.borrow_mut().fsync_us.record(elapsed_us);
         (synced, bytes)
+    }
+
+    /// Counts one flush of `batch` that wrote `bytes`.
+    fn count_flush(&self, batch: &Batch, bytes: u64) {
+        let mut stats = self.stats.borrow_mut();
+        stats.flushes += 1;
+        stats.flushed_bytes += bytes;
+        stats.batch_writers.record(batch.writers.get());
     }
 
     /// `write_all_at`, or an injected failure that leaves the first half of the bytes in the

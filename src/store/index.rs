@@ -26,6 +26,42 @@ pub struct BucketIndex {
 #[derive(Debug, Default)]
 pub struct ShardState {
     pub buckets: BTreeMap<String, BucketIndex>,
+    /// Totals kept by `apply`, so reading them (a metrics scrape) costs nothing.
+    sizes: ShardSizes,
+}
+
+/// What a shard holds, for the metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ShardSizes {
+    pub(crate) buckets: u64,
+    pub(crate) objects: u64,
+    /// Sum of object sizes.
+    pub(crate) object_bytes: u64,
+    /// Bytes of the bodies kept inline in their records (memory and journal).
+    pub(crate) inline_bytes: u64,
+    /// Multipart uploads created and neither completed nor aborted.
+    pub(crate) uploads: u64,
+}
+
+impl ShardSizes {
+    fn add_object(&mut self, record: &SharedRecord) {
+        self.objects += 1;
+        self.object_bytes += record.size;
+        self.inline_bytes += inline_length(record);
+    }
+
+    fn remove_object(&mut self, record: &SharedRecord) {
+        self.objects -= 1;
+        self.object_bytes -= record.size;
+        self.inline_bytes -= inline_length(record);
+    }
+}
+
+fn inline_length(record: &SharedRecord) -> u64 {
+    match &record.data {
+        ObjectData::Inline(bytes) => bytes.len() as u64,
+        ObjectData::Blocks(_) => 0,
+    }
 }
 
 /// What a mutation released: block files no record references any more once the mutation is
@@ -38,6 +74,11 @@ pub(crate) struct Released {
 impl ShardState {
     pub(crate) fn bucket(&self, name: &str) -> Option<&BucketIndex> {
         self.buckets.get(name)
+    }
+
+    /// Buckets, objects, bytes and uploads this shard holds now.
+    pub(crate) fn sizes(&self) -> ShardSizes {
+        ShardSizes { buckets: self.buckets.len() as u64, ..self.sizes }
     }
 
     pub(crate) fn object(&self, bucket: &str, key: &str) -> Option<&SharedRecord> {
@@ -57,7 +98,9 @@ impl ShardState {
                 if let Some(index) = self.buckets.remove(bucket) {
                     for record in index.objects.values() {
                         released.blocks.extend(record.data.blocks());
+                        self.sizes.remove_object(record);
                     }
+                    self.sizes.uploads -= index.uploads.len() as u64;
                     // Uploads still in progress die with their bucket.
                     for upload in index.uploads.values() {
                         released.blocks.extend(upload.blocks());
@@ -66,7 +109,7 @@ impl ShardState {
             }
             JournalEntry::PutObject { bucket, key, record } => {
                 if let Some(index) = self.buckets.get_mut(bucket) {
-                    index.insert_object(key, record.clone(), &mut released);
+                    index.insert_object(key, record.clone(), &mut released, &mut self.sizes);
                 }
             }
             JournalEntry::CreateUpload { bucket, key, upload_id, initiated_ms, attributes } => {
@@ -77,7 +120,9 @@ impl ShardState {
                         attributes: attributes.clone(),
                         parts: BTreeMap::new(),
                     };
-                    index.uploads.insert(upload_id.clone(), upload);
+                    if index.uploads.insert(upload_id.clone(), upload).is_none() {
+                        self.sizes.uploads += 1;
+                    }
                 }
             }
             JournalEntry::PutPart { bucket, upload_id, part_number, part } => {
@@ -91,22 +136,25 @@ impl ShardState {
             JournalEntry::CompleteUpload { bucket, upload_id, key, record } => {
                 if let Some(index) = self.buckets.get_mut(bucket) {
                     if let Some(upload) = index.uploads.remove(upload_id) {
+                        self.sizes.uploads -= 1;
                         // Parts left out of the object are freed; the rest now belong to it.
                         let kept: std::collections::HashSet<BlockId> = record.data.blocks().collect();
                         released.blocks.extend(upload.blocks().filter(|block| !kept.contains(block)));
                     }
-                    index.insert_object(key, record.clone(), &mut released);
+                    index.insert_object(key, record.clone(), &mut released, &mut self.sizes);
                 }
             }
             JournalEntry::BatchEnd { .. } => {}
             JournalEntry::AbortUpload { bucket, upload_id } => {
                 if let Some(upload) = self.buckets.get_mut(bucket).and_then(|index| index.uploads.remove(upload_id)) {
+                    self.sizes.uploads -= 1;
                     released.blocks.extend(upload.blocks());
                 }
             }
             JournalEntry::DeleteObject { bucket, key } => {
                 if let Some(index) = self.buckets.get_mut(bucket) {
                     if let Some(previous) = index.objects.remove(key.as_bytes()) {
+                        self.sizes.remove_object(&previous);
                         released.blocks.extend(previous.data.blocks());
                     }
                 }
@@ -174,9 +222,11 @@ impl ShardState {
 impl BucketIndex {
     /// Stores `record` under `key`, releasing the blocks of the record it replaces that the
     /// new one does not reuse (a tag update keeps the same blocks).
-    fn insert_object(&mut self, key: &str, record: SharedRecord, released: &mut Released) {
+    fn insert_object(&mut self, key: &str, record: SharedRecord, released: &mut Released, sizes: &mut ShardSizes) {
         let key: Box<[u8]> = key.as_bytes().into();
+        sizes.add_object(&record);
         if let Some(previous) = self.objects.insert(key, record.clone()) {
+            sizes.remove_object(&previous);
             if let ObjectData::Blocks(_) = previous.data {
                 let kept: std::collections::HashSet<BlockId> = record.data.blocks().collect();
                 released.blocks.extend(previous.data.blocks().filter(|block| !kept.contains(block)));
@@ -279,7 +329,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::store::record::{ObjectData, ObjectRecord};
+    use crate::store::record::{BlockId, ObjectData, ObjectRecord};
 
     fn index_with(keys: &[&str]) -> BucketIndex {
         let mut index = BucketIndex::default();
@@ -370,6 +420,61 @@ mod tests {
         assert_eq!(keys(&page), ["p/2"]);
         let page = index.list(&query("p/", None, Some("z"), 10));
         assert!(page.objects.is_empty());
+    }
+
+    fn object(size: u64, inline: bool) -> SharedRecord {
+        let data = if inline {
+            ObjectData::Inline(vec![7u8; size as usize].into())
+        } else {
+            ObjectData::Blocks(vec![crate::store::record::Extent {
+                block: BlockId { core: 0, sequence: size },
+                offset: 0,
+                length: size,
+            }])
+        };
+        let mut record = index_with(&["x"]).objects.into_values().next().unwrap();
+        let inner = Arc::make_mut(&mut record);
+        inner.size = size;
+        inner.data = data;
+        record
+    }
+
+    #[test]
+    fn sizes_follow_every_kind_of_change() {
+        let mut state = ShardState::default();
+        let put =
+            |key: &str, record: SharedRecord| JournalEntry::PutObject { bucket: "b".into(), key: key.into(), record };
+        state.apply(&JournalEntry::CreateBucket { bucket: "b".into(), created_ms: 1 });
+        state.apply(&put("small", object(100, true)));
+        state.apply(&put("large", object(10_000, false)));
+        let sizes = state.sizes();
+        assert_eq!((sizes.buckets, sizes.objects, sizes.object_bytes, sizes.inline_bytes), (1, 2, 10_100, 100));
+        state.apply(&put("small", object(40, true)));
+        assert_eq!((state.sizes().objects, state.sizes().inline_bytes), (2, 40), "a replacement is not a new object");
+        state.apply(&JournalEntry::DeleteObject { bucket: "b".into(), key: "large".into() });
+        assert_eq!((state.sizes().objects, state.sizes().object_bytes), (1, 40));
+        let create = |id: &str| JournalEntry::CreateUpload {
+            bucket: "b".into(),
+            key: "m".into(),
+            upload_id: id.into(),
+            initiated_ms: 1,
+            attributes: Default::default(),
+        };
+        state.apply(&create("u1"));
+        state.apply(&create("u2"));
+        assert_eq!(state.sizes().uploads, 2);
+        state.apply(&JournalEntry::AbortUpload { bucket: "b".into(), upload_id: "u1".into() });
+        state.apply(&JournalEntry::CompleteUpload {
+            bucket: "b".into(),
+            upload_id: "u2".into(),
+            key: "m".into(),
+            record: object(5_000, false),
+        });
+        let sizes = state.sizes();
+        assert_eq!((sizes.objects, sizes.object_bytes, sizes.uploads), (2, 5_040, 0));
+        state.apply(&create("u3"));
+        state.apply(&JournalEntry::DeleteBucket { bucket: "b".into() });
+        assert_eq!(state.sizes(), ShardSizes::default(), "a deleted bucket takes everything with it");
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod listings;
 mod multipart;
 mod objects;
 mod open_files;
+mod operations;
 mod restart;
 mod send_paths;
 mod storage_faults;
