@@ -10,7 +10,8 @@ use super::XmlDecodeError;
 
 /// Deepest nesting a request document may have.
 const DEPTH_MAX: usize = 8;
-/// Most elements in one request document (DeleteObjects: 1000 objects × 3 elements).
+/// Most elements in one request document unless its decoder allows more (DeleteObjects: 1000
+/// objects × 3 elements). CompleteMultipartUpload allows more: see `parse_with_elements_max`.
 const ELEMENTS_MAX: usize = 8_192;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -48,6 +49,17 @@ fn local_name(raw: &[u8]) -> Result<String, XmlDecodeError> {
 
 /// Parses a whole document into its root element.
 pub(crate) fn parse(document: &[u8], size_max: usize) -> Result<Element, XmlDecodeError> {
+    parse_with_elements_max(document, size_max, ELEMENTS_MAX)
+}
+
+/// `parse` for a document that may legitimately hold more than `ELEMENTS_MAX` elements (a
+/// CompleteMultipartUpload of 10,000 parts has 30,000 and more). The tree costs about 100
+/// bytes per element, so the bound is what keeps a hostile document's memory in check.
+pub(crate) fn parse_with_elements_max(
+    document: &[u8],
+    size_max: usize,
+    elements_max: usize,
+) -> Result<Element, XmlDecodeError> {
     if document.len() > size_max {
         return Err(XmlDecodeError::TooLarge);
     }
@@ -62,14 +74,14 @@ pub(crate) fn parse(document: &[u8], size_max: usize) -> Result<Element, XmlDeco
         match event {
             Event::Start(start) => {
                 elements += 1;
-                if stack.len() >= DEPTH_MAX || elements > ELEMENTS_MAX || root.is_some() {
+                if stack.len() >= DEPTH_MAX || elements > elements_max || root.is_some() {
                     return Err(malformed("document too deep, too large, or has several roots"));
                 }
                 stack.push(Element { name: local_name(start.name().as_ref())?, ..Element::default() });
             }
             Event::Empty(empty) => {
                 elements += 1;
-                if elements > ELEMENTS_MAX {
+                if elements > elements_max {
                     return Err(malformed("too many elements"));
                 }
                 let element = Element { name: local_name(empty.name().as_ref())?, ..Element::default() };
@@ -141,5 +153,13 @@ mod tests {
         let deep = "<a>".repeat(DEPTH_MAX + 1) + &"</a>".repeat(DEPTH_MAX + 1);
         assert!(parse(deep.as_bytes(), 1 << 20).is_err());
         assert_eq!(parse(b"<a/>", 2), Err(XmlDecodeError::TooLarge));
+    }
+
+    #[test]
+    fn the_element_bound_is_the_callers() {
+        let document = format!("<a>{}</a>", "<b/>".repeat(ELEMENTS_MAX));
+        assert!(parse(document.as_bytes(), 1 << 20).is_err(), "one element past the default bound");
+        let root = parse_with_elements_max(document.as_bytes(), 1 << 20, ELEMENTS_MAX + 1).unwrap();
+        assert_eq!(root.children.len(), ELEMENTS_MAX);
     }
 }

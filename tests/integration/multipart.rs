@@ -504,6 +504,33 @@ fn complete_concatenates_the_parts_with_s3s_etag() {
 }
 
 #[test]
+fn complete_accepts_more_parts_than_a_small_documents_element_bound() {
+    // 10,000 parts (S3's limit) make a CompleteMultipartUpload of 30,000 elements and more; the
+    // bounded XML reader refused every one past 8,192 elements as MalformedXML. 2,800 parts
+    // cross that bound and keep the test short (each part is an fsync); the unit test
+    // `decodes_a_complete_request_of_the_most_parts_with_checksums` decodes 10,000.
+    const PARTS: u32 = 2_800;
+    let server = Server::start_with(1, &["--multipart-min-part-bytes", "1"]);
+    let mut client = server.client();
+    create_bucket(&mut client, "", "mpu-most-parts");
+    let object = "/mpu-most-parts/many";
+    let upload_id = initiate_upload(&mut client, object, &[]);
+    let parts: Vec<Vec<u8>> = (0..PARTS).map(|n| vec![(n % 251) as u8; 3]).collect();
+    let etags: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| upload_part(&mut client, object, &upload_id, i as u32 + 1, part))
+        .collect();
+    let list: Vec<(u32, &str)> = etags.iter().enumerate().map(|(i, e)| (i as u32 + 1, e.as_str())).collect();
+    let done = complete_upload(&mut client, object, &upload_id, &list).expect(200, "complete of 2,800 parts");
+    let part_refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let expected_etag = multipart_etag(&part_refs);
+    assert_eq!(xml_value(&done.body, "ETag"), expected_etag);
+    let got = client.get(object).expect(200, "GET");
+    assert!(got.body == parts.concat(), "GET is not the concatenation of the 2,800 parts");
+}
+
+#[test]
 fn complete_refuses_bad_part_lists_and_small_parts() {
     let server = Server::start_with(2, &["--multipart-min-part-bytes", "1048576"]);
     let mut client = server.client();

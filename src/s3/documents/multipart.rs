@@ -38,8 +38,8 @@ pub(crate) struct RequestedPart {
 
 /// The parts a CompleteMultipartUpload names, in document order.
 pub(crate) fn decode_complete_parts(document: &[u8]) -> Result<Vec<RequestedPart>, XmlDecodeError> {
-    let root = tree::parse(document, XML_BODY_BYTES_MAX)?;
-    let parts = decode_complete(document)?;
+    let root = parse_complete(document)?;
+    let parts = decode_complete_root(&root)?;
     Ok(parts
         .into_iter()
         .zip(root.children_named("Part"))
@@ -55,7 +55,18 @@ pub(crate) fn decode_complete_parts(document: &[u8]) -> Result<Vec<RequestedPart
 
 /// The parts a CompleteMultipartUpload names, in document order: (number, ETag unquoted).
 pub fn decode_complete(document: &[u8]) -> Result<Vec<(u32, String)>, XmlDecodeError> {
-    let root = tree::parse(document, XML_BODY_BYTES_MAX)?;
+    decode_complete_root(&parse_complete(document)?)
+}
+
+/// Elements a CompleteMultipartUpload may hold: the root, then per part (up to
+/// `PART_NUMBER_MAX`) `Part`, `PartNumber`, `ETag` and at most five checksum elements.
+const COMPLETE_ELEMENTS_MAX: usize = 1 + PART_NUMBER_MAX as usize * 8;
+
+fn parse_complete(document: &[u8]) -> Result<tree::Element, XmlDecodeError> {
+    tree::parse_with_elements_max(document, XML_BODY_BYTES_MAX, COMPLETE_ELEMENTS_MAX)
+}
+
+fn decode_complete_root(root: &tree::Element) -> Result<Vec<(u32, String)>, XmlDecodeError> {
     if root.name != "CompleteMultipartUpload" {
         return Err(XmlDecodeError::Malformed(format!("root is {}", root.name)));
     }
@@ -212,6 +223,23 @@ mod tests {
         ] {
             assert!(decode_complete(bad).is_err());
         }
+    }
+
+    #[test]
+    fn decodes_a_complete_request_of_the_most_parts_with_checksums() {
+        let mut document = String::from("<CompleteMultipartUpload>");
+        for number in 1..=PART_NUMBER_MAX {
+            document.push_str(&format!(
+                "<Part><PartNumber>{number}</PartNumber><ETag>\"{number:032x}\"</ETag>\
+                 <ChecksumSHA256>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</ChecksumSHA256></Part>"
+            ));
+        }
+        document.push_str("</CompleteMultipartUpload>");
+        assert!(document.len() <= XML_BODY_BYTES_MAX);
+        let parts = decode_complete_parts(document.as_bytes()).unwrap();
+        assert_eq!(parts.len(), PART_NUMBER_MAX as usize);
+        assert_eq!(parts[9_999].number, 10_000);
+        assert_eq!(parts[9_999].etag, format!("{:032x}", 10_000));
     }
 
     #[test]
