@@ -5,9 +5,11 @@
 //! Buffers (request head, path, read buffer) live as long as the connection and are reused; a
 //! request allocates only when signing (the `Authorization` value and the date string).
 //!
-//! Time to first byte: from the moment the whole request was handed to the kernel to the first
-//! response byte read, so a PUT's upload time is not counted in it (for a GET the two origins
-//! differ by one `writev`).
+//! Time to first byte: from the start of writing the request (the origin of the latency too) to
+//! the first response byte read. Not from the end of the write: on loopback, a `writev` can
+//! return only after the woken server has run and answered on the same CPU (SeaweedFS shares
+//! the generator's CPU in perf/lake.sh), which made that measure read ~0. For a PUT it
+//! therefore includes the upload.
 
 use crate::config::Endpoint;
 use crate::http::{self, Collect, HttpError, Response, ResponseReader};
@@ -143,13 +145,13 @@ impl Client {
         self.build_head(request);
         let stream = self.stream.as_mut().expect("connected above");
         let body = request.body;
+        let sent_at = Instant::now();
         if let Err(e) = http::write_head_and_repeated_body(stream, &self.head, body.pattern, body.bytes) {
             self.stream = None;
             return Err(RequestError::Write(e));
         }
-        let written_at = Instant::now();
         let result = self.reader.read_response(stream, request.method == Method::Head, collect);
-        self.ttfb = self.reader.first_byte_at().map(|at| at.saturating_duration_since(written_at));
+        self.ttfb = self.reader.first_byte_at().map(|at| at.saturating_duration_since(sent_at));
         match result {
             Ok(response) => {
                 if !response.keep_alive {
