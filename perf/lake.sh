@@ -4,9 +4,8 @@
 #
 #   perf/lake.sh [--quick] [--systems direct,lake,local,nginx] [--duration 10s] [--warmup 1s]
 #                [--connections 16] [--put-connections 16] [--objects-1m 1000] [--objects-1g 2]
-#                [--range-requests 32]
-#                [--revalidate never] [--time-limit 1800] [--server-cpu 0] [--client-cpu 1]
-#                [--no-build] [--no-install]
+#                [--range-requests 32] [--revalidate never] [--time-limit 1800]
+#                [--server-cpu 0] [--client-cpu 1] [--no-build] [--no-install]
 #
 # What runs, in order (each system's rows in results.csv under its label):
 #   SeaweedFS  `weed mini`, anonymous, loopback ports, fresh temp dir, pinned to --client-cpu
@@ -27,8 +26,9 @@
 #              --server-cpu; nginx-cache-cold scan-1m, nginx-cache-warm, nginx-cache-hot.
 # Then perf/peers/lake_report.py prints every target of the issue with its ratio and whether
 # it is met. --quick: 2 s phases, 100 objects of 1 MiB, one 1 GiB object, 8 range reads, PUTs
-# with 4 connections (a smoke test, not a result). PUT phases never have a warm-up. --revalidate is s3core's --upstream-revalidate (default never: lake
-# data files do not change in place; 0 makes every hot GET ask SeaweedFS first).
+# with 4 connections (a smoke test, not a result). PUT phases never have a warm-up.
+# --revalidate is s3core's --upstream-revalidate (default never: lake data files do not change
+# in place; 0 makes every hot GET ask SeaweedFS first).
 # Output: perf/runs/DATE-HOST/lake-HHMMSS/ (summary.txt, results.csv, commands.txt,
 # machine.txt, phases.tsv, amplification.tsv, servers.txt, LABEL-table.txt, LABEL-progress.log).
 # Bounded: each generator run by `timeout`, the run after the build by --time-limit (s); every
