@@ -104,6 +104,58 @@ http {
 NGINX_CONF
 }
 
+# write_nginx_cache_conf FILE TMPDIR PORT UPSTREAM: nginx as a read-through cache of an S3 store
+# at UPSTREAM (host:port, anonymous), the recipe of nginx's own S3 gateway: the slice module
+# cuts every GET into 1 MiB ranged subrequests, each cached under $uri$slice_range, and
+# proxy_cache_lock lets one request per slice fill it while the others wait (single flight).
+# One worker, foreground, sendfile, no access log, every path under TMPDIR, on 127.0.0.1:PORT.
+write_nginx_cache_conf() {
+  local file=$1 tmp=$2 port=$3 upstream=$4
+  cat >"$file" <<NGINX_CONF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  client_body_temp_path $tmp/client_body;
+  proxy_temp_path $tmp/proxy;
+  fastcgi_temp_path $tmp/fastcgi;
+  uwsgi_temp_path $tmp/uwsgi;
+  scgi_temp_path $tmp/scgi;
+  # Large enough for every object the run reads: nothing is evicted during a run.
+  proxy_cache_path $tmp/cache levels=1:2 keys_zone=lake:64m max_size=32g inactive=1d use_temp_path=off;
+  upstream store {
+    server $upstream;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      slice 1m;
+      proxy_cache lake;
+      proxy_cache_key \$uri\$slice_range;
+      proxy_set_header Range \$slice_range;
+      proxy_cache_valid 200 206 1h;
+      proxy_cache_lock on;
+      # The store's headers must not turn caching off.
+      proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://store;
+    }
+  }
+}
+NGINX_CONF
+}
+
 # group_peak_rss PGID: "pid name VmHWM kB" for every process of the group, then
 # "total N kB" (the sum; 0 when every process is gone). Read before the group is stopped.
 group_peak_rss() {

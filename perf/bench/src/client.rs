@@ -4,6 +4,12 @@
 //!
 //! Buffers (request head, path, read buffer) live as long as the connection and are reused; a
 //! request allocates only when signing (the `Authorization` value and the date string).
+//!
+//! Time to first byte: from the start of writing the request (the origin of the latency too) to
+//! the first response byte read. Not from the end of the write: on loopback, a `writev` can
+//! return only after the woken server has run and answered on the same CPU (SeaweedFS shares
+//! the generator's CPU in perf/lake.sh), which made that measure read ~0. For a PUT it
+//! therefore includes the upload.
 
 use crate::config::Endpoint;
 use crate::http::{self, Collect, HttpError, Response, ResponseReader};
@@ -11,7 +17,7 @@ use crate::sigv4::{self, Credentials, SignInput, Signer};
 use std::fmt;
 use std::io;
 use std::net::TcpStream;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -30,6 +36,24 @@ impl Method {
     }
 }
 
+/// A request body: `pattern` repeated (the last copy cut short) to `bytes` bytes, so a body
+/// larger than the generator's payload buffer (a 1 GiB preload) needs no buffer of its size.
+#[derive(Clone, Copy, Debug)]
+pub struct Body<'a> {
+    pub pattern: &'a [u8],
+    pub bytes: u64,
+}
+
+impl<'a> Body<'a> {
+    pub const EMPTY: Body<'static> = Body { pattern: &[], bytes: 0 };
+
+    /// `pattern` repeated to `bytes` bytes.
+    pub fn repeat(pattern: &'a [u8], bytes: u64) -> Self {
+        assert!(bytes == 0 || !pattern.is_empty(), "a body needs a pattern");
+        Body { pattern, bytes }
+    }
+}
+
 /// One request. `key: None` addresses the bucket itself.
 pub struct Request<'a> {
     pub method: Method,
@@ -39,7 +63,7 @@ pub struct Request<'a> {
     /// Inclusive byte range.
     pub range: Option<(u64, u64)>,
     /// Request body (PUT); empty otherwise.
-    pub body: &'a [u8],
+    pub body: Body<'a>,
 }
 
 #[derive(Debug)]
@@ -72,6 +96,8 @@ pub struct Client {
     path: String,
     /// Reused: the `Range` header value.
     range: String,
+    /// Time to first byte of the last response, taken by the caller (`take_ttfb`).
+    ttfb: Option<Duration>,
 }
 
 impl Client {
@@ -86,7 +112,13 @@ impl Client {
             head: Vec::with_capacity(1024),
             path: String::with_capacity(256),
             range: String::with_capacity(64),
+            ttfb: None,
         }
+    }
+
+    /// The time to first byte of the last request sent, once; `None` when it got no byte.
+    pub fn take_ttfb(&mut self) -> Option<Duration> {
+        self.ttfb.take()
     }
 
     /// Opens the connection now, so that its cost is not charged to the first request.
@@ -108,14 +140,19 @@ impl Client {
     /// Sends `request` and reads the whole response. Body bytes are discarded, or kept in
     /// `collect` up to its limit. Any error closes the connection; the next call reopens it.
     pub fn send(&mut self, request: &Request<'_>, collect: Option<Collect<'_>>) -> Result<Response, RequestError> {
+        self.ttfb = None;
         self.connect()?;
         self.build_head(request);
         let stream = self.stream.as_mut().expect("connected above");
-        if let Err(e) = http::write_head_and_body(stream, &self.head, request.body) {
+        let body = request.body;
+        let sent_at = Instant::now();
+        if let Err(e) = http::write_head_and_repeated_body(stream, &self.head, body.pattern, body.bytes) {
             self.stream = None;
             return Err(RequestError::Write(e));
         }
-        match self.reader.read_response(stream, request.method == Method::Head, collect) {
+        let result = self.reader.read_response(stream, request.method == Method::Head, collect);
+        self.ttfb = self.reader.first_byte_at().map(|at| at.saturating_duration_since(sent_at));
+        match result {
             Ok(response) => {
                 if !response.keep_alive {
                     self.stream = None;
@@ -143,7 +180,7 @@ impl Client {
             use std::fmt::Write as _;
             let _ = write!(self.range, "bytes={first}-{last}");
         }
-        let content_length = (request.method == Method::Put).then_some(request.body.len() as u64);
+        let content_length = (request.method == Method::Put).then_some(request.body.bytes);
         self.head.clear();
         let method = request.method.as_str();
         let Some(signer) = self.signer.as_mut() else {
@@ -215,7 +252,7 @@ mod tests {
             key: Some("obj-64m-1"),
             query: "",
             range: Some((3, 10)),
-            body: &[],
+            body: Body::EMPTY,
         });
         assert_eq!(
             String::from_utf8_lossy(&c.head),
@@ -223,7 +260,13 @@ mod tests {
         );
         let credentials = Credentials { access_key: "AK".into(), secret_key: "SK".into(), region: "us-east-1".into() };
         let mut c = Client::new(endpoint, "bkt", Duration::from_secs(1), Some(credentials));
-        c.build_head(&Request { method: Method::Put, key: Some("list/a b"), query: "", range: None, body: b"xy" });
+        c.build_head(&Request {
+            method: Method::Put,
+            key: Some("list/a b"),
+            query: "",
+            range: None,
+            body: Body::repeat(b"xy", 2),
+        });
         let head = String::from_utf8_lossy(&c.head).to_string();
         assert!(
             head.starts_with("PUT /api/bkt/list/a%20b HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Length: 2\r\n"),

@@ -24,7 +24,8 @@ pub const LIST_KEYS_MAX: u64 = 10_000_000;
     name = "s3core-bench",
     version,
     about = "Closed-loop load generator for S3-compatible endpoints (one thread per keep-alive connection)",
-    after_help = "Phases: put-4k put-64k put-1m put-64m get-4k get-64k get-1m get-64m range-8m head list mix.\n\
+    after_help = "Phases: put-4k put-64k put-1m put-64m get-4k get-64k get-1m get-64m scan-4k scan-64k scan-1m \
+                  scan-64m range-8m range-8m-1g head list mix.\n\
                   Example: s3core-bench --endpoint http://127.0.0.1:39999 --bucket bench \
                   --phase put-4k,get-4k --connections 16 --duration 10s --csv runs.csv --label s3core"
 )]
@@ -81,6 +82,16 @@ pub struct Args {
     /// Objects of 64 MiB preloaded for get-64m and range-8m.
     #[arg(long, default_value_t = 2)]
     pub objects_64m: u64,
+    /// Objects of 1 GiB preloaded for range-8m-1g (streamed from a 64 MiB pattern, not held in
+    /// memory).
+    #[arg(long, default_value_t = 1)]
+    pub objects_1g: u64,
+    /// Create the bucket and preload the objects through this S3 endpoint instead of
+    /// --endpoint (same credentials), then read them through --endpoint: objects written to an
+    /// upstream store directly and read cold through a cache in front of it. Works with
+    /// --nginx-mode (plain GETs of /BUCKET/KEY to a proxy).
+    #[arg(long, value_name = "URL")]
+    pub preload_endpoint: Option<String>,
     /// Skip preloading (the objects already exist from an earlier run).
     #[arg(long)]
     pub no_preload: bool,
@@ -139,8 +150,12 @@ pub struct Config {
     pub csv: Option<PathBuf>,
     pub label: String,
     pub credentials: Option<Credentials>,
-    pub nginx_mode: bool,
-    pub objects: [u64; 4],
+    pub objects: [u64; SizeClass::ALL.len()],
+    /// Where the bucket is created and objects are preloaded, when not `endpoint`.
+    pub preload_endpoint: Option<Endpoint>,
+    /// Create the bucket (and the list keys) before the phases: not against a static server
+    /// unless the preload goes elsewhere.
+    pub setup: bool,
     pub preload: bool,
     pub preload_list_keys: u64,
     pub put_space_bytes: u64,
@@ -151,6 +166,11 @@ pub struct Config {
 impl Config {
     pub fn objects(&self, class: SizeClass) -> u64 {
         self.objects[class as usize]
+    }
+
+    /// The endpoint that creates the bucket and receives the preload.
+    pub fn setup_endpoint(&self) -> &Endpoint {
+        self.preload_endpoint.as_ref().unwrap_or(&self.endpoint)
     }
 
     /// Distinct keys a `put-<class>` (or the PUT share of `mix`) cycles through.
@@ -199,7 +219,7 @@ impl Config {
         if args.label.is_empty() || args.label.contains([',', '"', '\n', '\r']) {
             return Err("--label must be non-empty, without commas, quotes or newlines".into());
         }
-        let objects = [args.objects_4k, args.objects_64k, args.objects_1m, args.objects_64m];
+        let objects = [args.objects_4k, args.objects_64k, args.objects_1m, args.objects_64m, args.objects_1g];
         for class in SizeClass::ALL {
             let n = objects[class as usize];
             let needed = phases.iter().any(|p| p.reads() == Some(class));
@@ -218,6 +238,10 @@ impl Config {
             _ => None,
         };
         let endpoint = parse_endpoint(&args.endpoint)?;
+        let preload_endpoint = args.preload_endpoint.as_deref().map(parse_endpoint).transpose()?;
+        // A static server cannot take PUTs: there, only a separate preload endpoint can.
+        let preload = !args.no_preload && (!args.nginx_mode || preload_endpoint.is_some());
+        let setup = !args.nginx_mode || preload;
         Ok(Config {
             endpoint,
             endpoint_url: args.endpoint,
@@ -230,9 +254,10 @@ impl Config {
             csv: args.csv,
             label: args.label,
             credentials,
-            nginx_mode: args.nginx_mode,
             objects,
-            preload: !args.no_preload && !args.nginx_mode,
+            preload_endpoint,
+            setup,
+            preload,
             preload_list_keys: args.preload_list_keys,
             put_space_bytes: args.put_space_mib * 1024 * 1024,
             seed: args.seed,
@@ -348,5 +373,13 @@ mod tests {
         let c = parse(&["--phase", "put-64m", "-c", "4"]).unwrap();
         assert_eq!(c.put_keys(SizeClass::M64), 16);
         assert_eq!(c.put_keys(SizeClass::K4), 262_144);
+        let c = parse(&["--plain", "--phase", "scan-1m", "--preload-endpoint", "http://127.0.0.1:8333"]).unwrap();
+        assert!(c.preload && c.setup);
+        assert_eq!(c.setup_endpoint().addr.port(), 8333);
+        let c = parse(&["--plain", "--phase", "scan-1m"]).unwrap();
+        assert!(!c.preload && !c.setup);
+        let c = parse(&["--phase", "get-1m", "--no-preload"]).unwrap();
+        assert!(!c.preload && c.setup);
+        assert!(parse(&["--phase", "range-8m-1g", "--objects-1g", "0"]).is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! Runs one workload: N OS threads, each a closed loop on its own keep-alive connection, for a
 //! warm-up and then a measured window bounded by time and, optionally, by a request count.
 //!
-//! Each worker records latencies in its own `hdrhistogram` (micro-seconds) and the histograms are
-//! merged at the end, so the hot path shares nothing but three relaxed counters that feed the
+//! Each worker records latencies, and times to first byte, in its own `hdrhistogram`s
+//! (micro-seconds) and the histograms are merged at the end, so the hot path shares nothing but three relaxed counters that feed the
 //! once-a-second progress line. Every loop here ends: workers stop at the time limit (a request
 //! in flight is itself bounded by the socket timeout) or when the count's tickets run out.
 
@@ -46,6 +46,8 @@ pub struct Outcome {
     /// Payload bytes moved by successful measured requests.
     pub bytes: u64,
     pub latency_us: Histogram<u64>,
+    /// Time to first byte of the same requests (see `client`).
+    pub ttfb_us: Histogram<u64>,
     pub error_samples: Vec<String>,
 }
 
@@ -64,6 +66,7 @@ struct Progress {
 
 struct WorkerResult {
     latency_us: Histogram<u64>,
+    ttfb_us: Histogram<u64>,
     requests: u64,
     errors: u64,
     bytes: u64,
@@ -115,9 +118,11 @@ pub fn execute(spec: &Spec, config: &Config, payload: &[u8]) -> Outcome {
     });
 
     let mut latency_us = new_histogram();
+    let mut ttfb_us = new_histogram();
     let (mut requests, mut errors, mut bytes, mut last_done) = (0, 0, 0, None::<Instant>);
     for r in results {
         latency_us.add(&r.latency_us).expect("histograms share bounds");
+        ttfb_us.add(&r.ttfb_us).expect("histograms share bounds");
         requests += r.requests;
         errors += r.errors;
         bytes += r.bytes;
@@ -132,13 +137,21 @@ pub fn execute(spec: &Spec, config: &Config, payload: &[u8]) -> Outcome {
         elapsed,
         bytes,
         latency_us,
+        ttfb_us,
         error_samples: shared.samples.into_inner().unwrap_or_default(),
     }
 }
 
 fn worker_loop(shared: &Shared<'_>, id: usize) -> WorkerResult {
     let mut worker = Worker::new(shared.config, shared.spec.work, id, shared.spec.connections, shared.payload);
-    let mut result = WorkerResult { latency_us: new_histogram(), requests: 0, errors: 0, bytes: 0, last_done: None };
+    let mut result = WorkerResult {
+        latency_us: new_histogram(),
+        ttfb_us: new_histogram(),
+        requests: 0,
+        errors: 0,
+        bytes: 0,
+        last_done: None,
+    };
     // Connect before the clock matters; a failure here is retried by the first request.
     let _ = worker.client.connect();
     loop {
@@ -157,10 +170,15 @@ fn worker_loop(shared: &Shared<'_>, id: usize) -> WorkerResult {
         let started = Instant::now();
         let outcome = worker.step(ticket);
         let done = Instant::now();
+        let ttfb = worker.client.take_ttfb();
         match outcome {
             Ok(bytes) if measuring => {
                 let micros = u64::try_from(done.duration_since(started).as_micros()).unwrap_or(u64::MAX);
                 result.latency_us.saturating_record(micros.max(1));
+                if let Some(ttfb) = ttfb {
+                    let micros = u64::try_from(ttfb.as_micros()).unwrap_or(u64::MAX);
+                    result.ttfb_us.saturating_record(micros.max(1));
+                }
                 result.requests += 1;
                 result.bytes += bytes;
                 result.last_done = Some(done);

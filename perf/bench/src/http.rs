@@ -12,6 +12,7 @@
 //! (`RESPONSE_HEAD_BYTES_MAX`, `CHUNK_LINE_BYTES_MAX`), so a broken peer cannot make it grow.
 
 use std::io::{self, IoSlice, Read, Write};
+use std::time::Instant;
 
 /// A response head larger than this is refused: S3 heads are a few hundred bytes.
 pub const RESPONSE_HEAD_BYTES_MAX: usize = 64 * 1024;
@@ -150,12 +151,31 @@ pub fn write_head_and_body<W: Write>(out: &mut W, mut head: &[u8], mut body: &[u
     out.write_all(body)
 }
 
+/// Writes `head`, then `bytes` of body made of `pattern` repeated (the last copy cut short):
+/// a body larger than any buffer the generator holds (a 1 GiB preload) streams from a shorter
+/// one. The first piece goes out with the head in one `writev`, as for any other request.
+pub fn write_head_and_repeated_body<W: Write>(out: &mut W, head: &[u8], pattern: &[u8], bytes: u64) -> io::Result<()> {
+    assert!(bytes == 0 || !pattern.is_empty(), "a body needs a pattern to repeat");
+    let first = pattern.len().min(usize::try_from(bytes).unwrap_or(usize::MAX));
+    write_head_and_body(out, head, &pattern[..first])?;
+    let mut left = bytes - first as u64;
+    while left > 0 {
+        let piece = pattern.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        out.write_all(&pattern[..piece])?;
+        left -= piece as u64;
+    }
+    Ok(())
+}
+
 /// Reads responses from one connection, keeping bytes that arrive early for the next response.
 pub struct ResponseReader {
     buf: Box<[u8]>,
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
     end: usize,
+    /// When the first byte of the response being read arrived (time to first byte); set by
+    /// the first read that returns data, or at the start when bytes were already buffered.
+    first_byte_at: Option<Instant>,
 }
 
 impl Default for ResponseReader {
@@ -167,13 +187,18 @@ impl Default for ResponseReader {
 impl ResponseReader {
     pub fn with_capacity(bytes: usize) -> Self {
         assert!(bytes >= RESPONSE_HEAD_BYTES_MAX, "the buffer must hold a whole head");
-        ResponseReader { buf: vec![0u8; bytes].into_boxed_slice(), start: 0, end: 0 }
+        ResponseReader { buf: vec![0u8; bytes].into_boxed_slice(), start: 0, end: 0, first_byte_at: None }
     }
 
     /// Forgets buffered bytes: call when the connection is replaced.
     pub fn reset(&mut self) {
         self.start = 0;
         self.end = 0;
+    }
+
+    /// When the first byte of the last response read arrived (`None` if nothing arrived).
+    pub fn first_byte_at(&self) -> Option<Instant> {
+        self.first_byte_at
     }
 
     /// Bytes already received beyond the last complete response.
@@ -190,6 +215,7 @@ impl ResponseReader {
         head_request: bool,
         mut collect: Option<Collect<'_>>,
     ) -> Result<Response, HttpError> {
+        self.first_byte_at = (self.start < self.end).then(Instant::now);
         let mut interim = 0;
         let head = loop {
             let head = self.read_head(src, head_request)?;
@@ -229,6 +255,9 @@ impl ResponseReader {
         loop {
             match src.read(&mut self.buf[self.end..]) {
                 Ok(n) => {
+                    if n > 0 && self.first_byte_at.is_none() {
+                        self.first_byte_at = Some(Instant::now());
+                    }
                     self.end += n;
                     return Ok(n);
                 }
@@ -611,5 +640,29 @@ mod tests {
         let mut out = Short(Vec::new());
         write_head_and_body(&mut out, b"head-", b"body").unwrap();
         assert_eq!(out.0, b"head-body");
+        let mut out = Short(Vec::new());
+        write_head_and_repeated_body(&mut out, b"h:", b"abcd", 10).unwrap();
+        assert_eq!(out.0, b"h:abcdabcdab");
+        let mut out = Short(Vec::new());
+        write_head_and_repeated_body(&mut out, b"h:", b"abcd", 3).unwrap();
+        assert_eq!(out.0, b"h:abc");
+        let mut out = Short(Vec::new());
+        write_head_and_repeated_body(&mut out, b"h:", b"", 0).unwrap();
+        assert_eq!(out.0, b"h:");
+    }
+
+    #[test]
+    fn first_byte_time_is_per_response() {
+        let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 204 No Content\r\n\r\n";
+        let mut src = Cursor::new(&wire[..]);
+        let mut reader = ResponseReader::with_capacity(RESPONSE_HEAD_BYTES_MAX);
+        assert_eq!(reader.first_byte_at(), None);
+        let before = Instant::now();
+        reader.read_response(&mut src, false, None).unwrap();
+        let first = reader.first_byte_at().expect("bytes arrived");
+        assert!(first >= before);
+        // The second response was already buffered: its first byte is "now", not the first's.
+        reader.read_response(&mut src, false, None).unwrap();
+        assert!(reader.first_byte_at().expect("buffered") >= first);
     }
 }

@@ -7,6 +7,7 @@ use std::fmt::{self, Write as _};
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * KIB;
+pub const GIB: u64 = 1024 * MIB;
 /// Bytes per ranged GET in `range-8m`.
 pub const RANGE_BYTES: u64 = 8 * MIB;
 /// Keys per ListObjectsV2 page in the `list` phase.
@@ -24,10 +25,13 @@ pub enum SizeClass {
     K64,
     M1,
     M64,
+    /// Only read by `range-8m-1g` (large lake files read in column-chunk ranges); never PUT by
+    /// a phase, and preloaded by streaming a shorter pattern (see `Body`).
+    G1,
 }
 
 impl SizeClass {
-    pub const ALL: [SizeClass; 4] = [SizeClass::K4, SizeClass::K64, SizeClass::M1, SizeClass::M64];
+    pub const ALL: [SizeClass; 5] = [SizeClass::K4, SizeClass::K64, SizeClass::M1, SizeClass::M64, SizeClass::G1];
 
     pub fn bytes(self) -> u64 {
         match self {
@@ -35,6 +39,7 @@ impl SizeClass {
             SizeClass::K64 => 64 * KIB,
             SizeClass::M1 => MIB,
             SizeClass::M64 => 64 * MIB,
+            SizeClass::G1 => GIB,
         }
     }
 
@@ -44,6 +49,7 @@ impl SizeClass {
             SizeClass::K64 => "64k",
             SizeClass::M1 => "1m",
             SizeClass::M64 => "64m",
+            SizeClass::G1 => "1g",
         }
     }
 }
@@ -52,8 +58,13 @@ impl SizeClass {
 pub enum Phase {
     Put(SizeClass),
     Get(SizeClass),
-    /// 8 MiB ranged GETs at random, unaligned offsets inside the 64 MiB objects.
-    Range8m,
+    /// One pass over the preloaded objects of a class: each read exactly once, in key order,
+    /// handed out to the connections by a shared cursor; ends when all were read. No warm-up,
+    /// so the first pass over a cache's cold objects is what is measured.
+    Scan(SizeClass),
+    /// 8 MiB ranged GETs at random, unaligned offsets inside the objects of a class (64 MiB for
+    /// `range-8m`, 1 GiB for `range-8m-1g`).
+    Range8m(SizeClass),
     /// HEAD of the 4 KiB objects.
     Head,
     /// ListObjectsV2 pages of 1,000 keys under `list/`, following continuation tokens.
@@ -63,7 +74,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 12] = [
+    pub const ALL: [Phase; 17] = [
         Phase::Put(SizeClass::K4),
         Phase::Put(SizeClass::K64),
         Phase::Put(SizeClass::M1),
@@ -72,7 +83,12 @@ impl Phase {
         Phase::Get(SizeClass::K64),
         Phase::Get(SizeClass::M1),
         Phase::Get(SizeClass::M64),
-        Phase::Range8m,
+        Phase::Scan(SizeClass::K4),
+        Phase::Scan(SizeClass::K64),
+        Phase::Scan(SizeClass::M1),
+        Phase::Scan(SizeClass::M64),
+        Phase::Range8m(SizeClass::M64),
+        Phase::Range8m(SizeClass::G1),
         Phase::Head,
         Phase::List,
         Phase::Mix,
@@ -89,8 +105,7 @@ impl Phase {
     /// The preloaded size class this phase reads, if any.
     pub fn reads(self) -> Option<SizeClass> {
         match self {
-            Phase::Get(class) => Some(class),
-            Phase::Range8m => Some(SizeClass::M64),
+            Phase::Get(class) | Phase::Scan(class) | Phase::Range8m(class) => Some(class),
             Phase::Head | Phase::Mix => Some(SizeClass::K4),
             Phase::Put(_) | Phase::List => None,
         }
@@ -98,7 +113,7 @@ impl Phase {
 
     /// True when the phase only issues GET/HEAD of static names (usable against nginx).
     pub fn is_read_only(self) -> bool {
-        matches!(self, Phase::Get(_) | Phase::Range8m | Phase::Head)
+        matches!(self, Phase::Get(_) | Phase::Scan(_) | Phase::Range8m(_) | Phase::Head)
     }
 }
 
@@ -107,7 +122,10 @@ impl fmt::Display for Phase {
         match self {
             Phase::Put(c) => write!(f, "put-{}", c.name()),
             Phase::Get(c) => write!(f, "get-{}", c.name()),
-            Phase::Range8m => f.write_str("range-8m"),
+            Phase::Scan(c) => write!(f, "scan-{}", c.name()),
+            // The 64 MiB form keeps its historical name: recorded CSVs and scripts use it.
+            Phase::Range8m(SizeClass::M64) => f.write_str("range-8m"),
+            Phase::Range8m(c) => write!(f, "range-8m-{}", c.name()),
             Phase::Head => f.write_str("head"),
             Phase::List => f.write_str("list"),
             Phase::Mix => f.write_str("mix"),
@@ -149,6 +167,10 @@ mod tests {
             assert_eq!(Phase::parse(&p.to_string()), Ok(p));
         }
         assert!(Phase::parse("get-2k").is_err());
+        assert_eq!(Phase::parse("range-8m"), Ok(Phase::Range8m(SizeClass::M64)));
+        assert_eq!(Phase::parse("range-8m-1g"), Ok(Phase::Range8m(SizeClass::G1)));
+        assert_eq!(Phase::parse("scan-1m"), Ok(Phase::Scan(SizeClass::M1)));
+        assert_eq!(Phase::Scan(SizeClass::M1).reads(), Some(SizeClass::M1));
     }
 
     #[test]
@@ -160,5 +182,7 @@ mod tests {
         assert_eq!(k, "list/key-00000042");
         write_key(&mut k, KeyKind::Put(SizeClass::K4), 7);
         assert_eq!(k, "put-4k-7");
+        write_key(&mut k, KeyKind::Object(SizeClass::G1), 0);
+        assert_eq!(k, "obj-1g-0");
     }
 }

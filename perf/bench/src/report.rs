@@ -7,8 +7,11 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Columns are only ever added at the end, so readers of older files (perf/peers/report.py reads
+/// by name) keep working; the time-to-first-byte columns came last.
 pub const CSV_HEADER: &str = "label,phase,connections,requests,errors,seconds,req_per_s,mib_per_s,\
-                              p50_ms,p99_ms,p999_ms,max_ms,mean_ms,status,endpoint,unix_time";
+                              p50_ms,p99_ms,p999_ms,max_ms,mean_ms,status,endpoint,unix_time,\
+                              ttfb_p50_ms,ttfb_p99_ms";
 
 /// One table row: a measured phase, or a phase that could not run.
 pub struct Row {
@@ -20,6 +23,8 @@ pub struct Row {
     pub bytes: u64,
     /// p50, p99, p99.9, max, mean, in milliseconds.
     pub latency_ms: [f64; 5],
+    /// Time to first byte, p50 and p99, in milliseconds.
+    pub ttfb_ms: [f64; 2],
     pub ok: bool,
 }
 
@@ -38,6 +43,9 @@ impl Row {
                 h.mean() / 1000.0,
             ]
         };
+        let t = &o.ttfb_us;
+        let ttfb_ms =
+            if t.is_empty() { [0.0; 2] } else { [ms(t.value_at_quantile(0.50)), ms(t.value_at_quantile(0.99))] };
         Row {
             phase: o.name.clone(),
             connections: o.connections,
@@ -46,13 +54,24 @@ impl Row {
             seconds: o.elapsed.as_secs_f64(),
             bytes: o.bytes,
             latency_ms,
+            ttfb_ms,
             ok: !o.failed(),
         }
     }
 
     /// A phase that failed before measuring (e.g. its preload failed).
     pub fn not_run(phase: String, connections: usize, errors: u64) -> Row {
-        Row { phase, connections, requests: 0, errors, seconds: 0.0, bytes: 0, latency_ms: [0.0; 5], ok: false }
+        Row {
+            phase,
+            connections,
+            requests: 0,
+            errors,
+            seconds: 0.0,
+            bytes: 0,
+            latency_ms: [0.0; 5],
+            ttfb_ms: [0.0; 2],
+            ok: false,
+        }
     }
 
     pub fn req_per_s(&self) -> f64 {
@@ -80,17 +99,31 @@ impl Row {
     }
 }
 
+/// The table: the time-to-first-byte columns sit before `status`, which stays last (scripts
+/// match `$NF == "ok"` and read MiB/s as the sixth field).
 pub fn print_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
     writeln!(
         out,
-        "{:<10} {:>5} {:>10} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9}  status",
-        "phase", "conns", "requests", "errors", "req/s", "MiB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
+        "{:<11} {:>5} {:>10} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}  status",
+        "phase",
+        "conns",
+        "requests",
+        "errors",
+        "req/s",
+        "MiB/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "ttfb50 ms",
+        "ttfb99 ms"
     )?;
     for r in rows {
         let [p50, p99, p999, max, _] = r.latency_ms;
+        let [ttfb50, ttfb99] = r.ttfb_ms;
         writeln!(
             out,
-            "{:<10} {:>5} {:>10} {:>7} {:>11.1} {:>9.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3}  {}",
+            "{:<11} {:>5} {:>10} {:>7} {:>11.1} {:>9.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}  {}",
             r.phase,
             r.connections,
             r.requests,
@@ -101,6 +134,8 @@ pub fn print_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
             p99,
             p999,
             max,
+            ttfb50,
+            ttfb99,
             r.status()
         )?;
     }
@@ -109,8 +144,10 @@ pub fn print_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
 
 pub fn csv_line(row: &Row, label: &str, endpoint: &str, unix_time: u64) -> String {
     let [p50, p99, p999, max, mean] = row.latency_ms;
+    let [ttfb50, ttfb99] = row.ttfb_ms;
     format!(
-        "{label},{},{},{},{},{:.3},{:.1},{:.2},{p50:.3},{p99:.3},{p999:.3},{max:.3},{mean:.3},{},{},{unix_time}",
+        "{label},{},{},{},{},{:.3},{:.1},{:.2},{p50:.3},{p99:.3},{p999:.3},{max:.3},{mean:.3},{},{},{unix_time},\
+         {ttfb50:.3},{ttfb99:.3}",
         row.phase,
         row.connections,
         row.requests,
@@ -150,6 +187,7 @@ mod tests {
             seconds: 2.0,
             bytes: 1000 * 4096,
             latency_ms: [0.1, 0.5, 0.9, 1.5, 0.2],
+            ttfb_ms: [0.05, 0.25],
             ok: true,
         }
     }
@@ -159,6 +197,7 @@ mod tests {
         let line = csv_line(&row(), "nginx", "http://127.0.0.1:1", 7);
         assert_eq!(line.split(',').count(), CSV_HEADER.split(',').count());
         assert!(line.starts_with("nginx,get-4k,16,1000,0,2.000,500.0,1.95,0.100,"), "{line}");
+        assert!(line.ends_with(",7,0.050,0.250"), "{line}");
     }
 
     #[test]

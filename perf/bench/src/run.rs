@@ -2,7 +2,7 @@
 //! report each one. Preloading happens outside every measured window and at most once per size
 //! class per run.
 
-use crate::client::{Client, Method, Request};
+use crate::client::{Body, Client, Method, Request};
 use crate::config::{Bound, Config};
 use crate::engine::{self, Spec};
 use crate::http::Collect;
@@ -15,6 +15,12 @@ use std::time::Duration;
 
 /// Time limit of one preload step (it is bounded by its key count too).
 const PRELOAD_DURATION_MAX: Duration = Duration::from_secs(600);
+/// Time limit of a `scan-*` pass, whatever `--duration` says (a cold pass through a slow cache
+/// must be allowed to finish; one that does not is a failure).
+const SCAN_DURATION_MAX: Duration = Duration::from_secs(600);
+/// The payload buffer (every PUT body is a prefix of it) is at most this long; longer bodies
+/// (the 1 GiB preload) repeat it.
+const PAYLOAD_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 /// Runs every phase; returns true when all succeeded.
 pub fn run(config: &Config) -> bool {
@@ -23,7 +29,7 @@ pub fn run(config: &Config) -> bool {
     let mut all_ok = true;
     let mut preloaded = [None::<bool>; SizeClass::ALL.len()];
 
-    let setup_ok = config.nginx_mode || setup(config, &payload);
+    let setup_ok = !config.setup || setup(config, &payload);
     for &phase in &config.phases {
         let ready = setup_ok
             && match phase.reads() {
@@ -33,16 +39,7 @@ pub fn run(config: &Config) -> bool {
                 _ => true,
             };
         let row = if ready {
-            let spec = Spec {
-                name: phase.to_string(),
-                work: Work::Phase(phase),
-                connections: config.connections,
-                warmup: config.warmup,
-                bound: config.bound,
-            };
-            let outcome = engine::execute(&spec, config, &payload);
-            print_error_samples(&outcome.name, &outcome.error_samples);
-            Row::from_outcome(&outcome)
+            run_phase(config, phase, &payload)
         } else {
             eprintln!("[{phase}] not run: its setup failed");
             Row::not_run(phase.to_string(), config.connections, 1)
@@ -62,7 +59,36 @@ pub fn run(config: &Config) -> bool {
     all_ok && setup_ok
 }
 
-/// The largest body any PUT of this run sends.
+fn run_phase(config: &Config, phase: Phase, payload: &[u8]) -> Row {
+    let mut spec = Spec {
+        name: phase.to_string(),
+        work: Work::Phase(phase),
+        connections: config.connections,
+        warmup: config.warmup,
+        bound: config.bound,
+    };
+    let scan = match phase {
+        Phase::Scan(class) => Some(config.objects(class)),
+        _ => None,
+    };
+    if let Some(objects) = scan {
+        // A warm-up would read objects before the clock starts: a scan measures the first
+        // read of each one. The tickets are the shared cursor over the object indexes.
+        spec.warmup = Duration::ZERO;
+        spec.bound = Bound::Count(objects, SCAN_DURATION_MAX);
+    }
+    let outcome = engine::execute(&spec, config, payload);
+    print_error_samples(&outcome.name, &outcome.error_samples);
+    let mut row = Row::from_outcome(&outcome);
+    if let Some(objects) = scan.filter(|&n| outcome.requests < n) {
+        eprintln!("[{phase}] read {} of {objects} objects before its time limit: FAILED", outcome.requests);
+        row.ok = false;
+    }
+    row
+}
+
+/// The length of the payload buffer: the largest body any PUT of this run sends, at most
+/// `PAYLOAD_BYTES_MAX` (longer ones repeat it).
 fn payload_bytes(config: &Config) -> u64 {
     let mut bytes = LIST_OBJECT_BYTES;
     for phase in &config.phases {
@@ -75,7 +101,7 @@ fn payload_bytes(config: &Config) -> u64 {
             bytes = bytes.max(class.bytes());
         }
     }
-    bytes
+    bytes.min(PAYLOAD_BYTES_MAX)
 }
 
 /// Creates the bucket and the list keys; false on failure.
@@ -95,10 +121,10 @@ fn setup(config: &Config, payload: &[u8]) -> bool {
 /// (s3s-fs) answer 409 BucketAlreadyExists to their only user; then a successful HEAD /bucket
 /// shows the bucket is ours to use.
 fn create_bucket(config: &Config) -> Result<(), String> {
-    let mut client =
-        Client::new(config.endpoint.clone(), &config.bucket, config.io_timeout, config.credentials.clone());
+    let endpoint = config.setup_endpoint().clone();
+    let mut client = Client::new(endpoint, &config.bucket, config.io_timeout, config.credentials.clone());
     let mut body = Vec::new();
-    let put = Request { method: Method::Put, key: None, query: "", range: None, body: &[] };
+    let put = Request { method: Method::Put, key: None, query: "", range: None, body: Body::EMPTY };
     let collect = Collect { buf: &mut body, limit: 4096 };
     let response = client.send(&put, Some(collect)).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&body).chars().take(300).collect::<String>();
@@ -106,7 +132,7 @@ fn create_bucket(config: &Config) -> Result<(), String> {
         200..=299 => Ok(()),
         409 if text.contains("BucketAlreadyOwnedByYou") => Ok(()),
         409 => {
-            let head = Request { method: Method::Head, key: None, query: "", range: None, body: &[] };
+            let head = Request { method: Method::Head, key: None, query: "", range: None, body: Body::EMPTY };
             match client.send(&head, None) {
                 Ok(r) if (200..300).contains(&r.status) => Ok(()),
                 Ok(r) => Err(format!("HTTP 409: {text}; then HEAD /{}: HTTP {}", config.bucket, r.status)),
@@ -151,23 +177,29 @@ fn print_error_samples(name: &str, samples: &[String]) {
 }
 
 /// `--prepare-dir`: writes DIR/BUCKET/obj-<size>-<i> for every size class the phases read (all
-/// classes when no phase reads any), for a static server such as nginx.
+/// classes up to 64 MiB when no phase reads any), for a static server such as nginx.
 pub fn prepare_dir(config: &Config, dir: &Path) -> io::Result<()> {
     let mut classes: Vec<SizeClass> =
         SizeClass::ALL.into_iter().filter(|c| config.phases.iter().any(|p| p.reads() == Some(*c))).collect();
     if classes.is_empty() {
-        classes = SizeClass::ALL.to_vec();
+        classes = SizeClass::ALL.into_iter().filter(|c| *c != SizeClass::G1).collect();
     }
     let largest = classes.iter().map(|c| c.bytes()).max().unwrap_or(0);
-    let payload = make_payload(largest);
+    let payload = make_payload(largest.min(PAYLOAD_BYTES_MAX));
     let bucket_dir = dir.join(&config.bucket);
     std::fs::create_dir_all(&bucket_dir)?;
     let mut key = String::new();
     for class in classes {
         for index in 0..config.objects(class) {
             crate::phase::write_key(&mut key, KeyKind::Object(class), index);
-            let mut file = std::fs::File::create(bucket_dir.join(&key))?;
-            file.write_all(&payload[..class.bytes() as usize])?;
+            let mut file = io::BufWriter::new(std::fs::File::create(bucket_dir.join(&key))?);
+            let mut left = class.bytes();
+            while left > 0 {
+                let piece = payload.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                file.write_all(&payload[..piece])?;
+                left -= piece as u64;
+            }
+            file.flush()?;
         }
         eprintln!("wrote {} x {} under {}", config.objects(class), class.name(), bucket_dir.display());
     }

@@ -5,7 +5,7 @@
 //! an error, not a fast range read). Object bytes are never inspected: verifying content would
 //! make the generator, not the server, the bottleneck.
 
-use crate::client::{Client, Method, Request};
+use crate::client::{Body, Client, Method, Request};
 use crate::config::Config;
 use crate::http::Collect;
 use crate::phase::{
@@ -23,12 +23,10 @@ const ERROR_QUOTE_CHARS_MAX: usize = 200;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Work {
+    /// A phase; for `Phase::Scan` the request's ticket is the index of the object to read.
     Phase(Phase),
     /// PUT each key of `kind` once, `bytes` long; the request's ticket is the key's index.
-    Preload {
-        kind: KeyKind,
-        bytes: u64,
-    },
+    Preload { kind: KeyKind, bytes: u64 },
 }
 
 /// splitmix64: tiny, fast, and good enough to pick keys and offsets.
@@ -84,8 +82,11 @@ pub struct Worker<'a> {
 
 impl<'a> Worker<'a> {
     pub fn new(config: &'a Config, work: Work, id: usize, connections: usize, payload: &'a [u8]) -> Self {
-        let client =
-            Client::new(config.endpoint.clone(), &config.bucket, config.io_timeout, config.credentials.clone());
+        let endpoint = match work {
+            Work::Preload { .. } => config.setup_endpoint(),
+            Work::Phase(_) => &config.endpoint,
+        };
+        let client = Client::new(endpoint.clone(), &config.bucket, config.io_timeout, config.credentials.clone());
         Worker {
             config,
             work,
@@ -114,10 +115,14 @@ impl<'a> Worker<'a> {
                 self.put(class.bytes())
             }
             Work::Phase(Phase::Get(class)) => self.get_object(class),
-            Work::Phase(Phase::Range8m) => {
-                let index = self.rng.below(self.config.objects(SizeClass::M64));
-                write_key(&mut self.key, KeyKind::Object(SizeClass::M64), index);
-                let first = self.rng.below(SizeClass::M64.bytes() - RANGE_BYTES + 1);
+            Work::Phase(Phase::Scan(class)) => {
+                write_key(&mut self.key, KeyKind::Object(class), ticket);
+                self.get(None, 200, class.bytes())
+            }
+            Work::Phase(Phase::Range8m(class)) => {
+                let index = self.rng.below(self.config.objects(class));
+                write_key(&mut self.key, KeyKind::Object(class), index);
+                let first = self.rng.below(class.bytes() - RANGE_BYTES + 1);
                 self.get(Some((first, first + RANGE_BYTES - 1)), 206, RANGE_BYTES)
             }
             Work::Phase(Phase::Head) => {
@@ -151,19 +156,21 @@ impl<'a> Worker<'a> {
     }
 
     fn put(&mut self, bytes: u64) -> Result<u64, String> {
-        let body = &self.payload[..bytes as usize];
+        // The payload is at least as long as every PUT but the 1 GiB preload, which repeats it.
+        let pattern = &self.payload[..self.payload.len().min(usize::try_from(bytes).unwrap_or(usize::MAX))];
+        let body = Body::repeat(pattern, bytes);
         let request = Request { method: Method::Put, key: Some(&self.key), query: "", range: None, body };
         exchange(&mut self.client, &mut self.body, &request, 0, |status, _| (200..300).contains(&status))?;
         Ok(bytes)
     }
 
     fn get(&mut self, range: Option<(u64, u64)>, status: u16, bytes: u64) -> Result<u64, String> {
-        let request = Request { method: Method::Get, key: Some(&self.key), query: "", range, body: &[] };
+        let request = Request { method: Method::Get, key: Some(&self.key), query: "", range, body: Body::EMPTY };
         exchange(&mut self.client, &mut self.body, &request, 0, |s, got| s == status && got == bytes)
     }
 
     fn head(&mut self) -> Result<u64, String> {
-        let request = Request { method: Method::Head, key: Some(&self.key), query: "", range: None, body: &[] };
+        let request = Request { method: Method::Head, key: Some(&self.key), query: "", range: None, body: Body::EMPTY };
         exchange(&mut self.client, &mut self.body, &request, 0, |status, _| (200..300).contains(&status))?;
         Ok(0)
     }
@@ -175,7 +182,7 @@ impl<'a> Worker<'a> {
             pairs.push(("continuation-token", token));
         }
         let query = sigv4::canonical_query(&pairs);
-        let request = Request { method: Method::Get, key: None, query: &query, range: None, body: &[] };
+        let request = Request { method: Method::Get, key: None, query: &query, range: None, body: Body::EMPTY };
         let bytes =
             exchange(&mut self.client, &mut self.body, &request, LIST_BODY_BYTES_MAX, |status, _| status == 200)?;
         let page = parse_list_page(&self.body).map_err(|e| format!("list page: {e}"))?;
