@@ -25,6 +25,7 @@ use super::response::{framing, parse_head, ResponseBody, ResponseHead};
 use super::retry::{self, Failure, Jitter};
 use super::settings::{Addressing, UpstreamSettings};
 use super::signer::{Signer, Unsigned};
+use super::stats::{FailureKind, Operation, Outcome, UpstreamCounts, UpstreamStats};
 use super::transport::{connect, Connection, Pool, Resolver, Target};
 use crate::dates::{amz_date, now_ms};
 use crate::encoding::percent_encode;
@@ -142,6 +143,8 @@ pub struct Upstream {
     expect_ignored: Cell<bool>,
     /// Connections opened so far (the pool's effectiveness, for tests and logs).
     connections_opened: Cell<u64>,
+    /// This core's counters (for /metrics) and its warning limiter.
+    stats: UpstreamStats,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -162,6 +165,21 @@ impl Upstream {
             jitter: Jitter::new(),
             expect_ignored: Cell::new(false),
             connections_opened: Cell::new(0),
+            stats: UpstreamStats::new(),
+        }
+    }
+
+    /// A copy of this core's upstream counters.
+    pub(crate) fn counts(&self) -> UpstreamCounts {
+        self.stats.counts()
+    }
+
+    /// A response body that failed after its head (read by the caller, outside `execute`):
+    /// counted and logged as the failures `execute` sees are.
+    pub(crate) fn body_failed(&self, bucket: &str, key: &str, error: &UpstreamError) {
+        if let Some(kind) = FailureKind::of_error(error) {
+            self.stats.failed_attempt(kind);
+            self.stats.warn(format_args!("upstream GetObject {bucket}/{key}: {error}"));
         }
     }
 
@@ -180,8 +198,39 @@ impl Upstream {
     }
 
     /// Runs `call` with its retries; a success is handed out as `want` says, an error answer
-    /// is read, parsed and returned as `UpstreamError::Response`.
+    /// is read, parsed and returned as `UpstreamError::Response`. Counted by operation and
+    /// outcome; a failure of the upstream is logged (rate-limited: see `stats`).
     pub(crate) async fn execute<B: BodySource>(
+        &self,
+        call: &Call<'_>,
+        body: &mut B,
+        want: Want,
+    ) -> Result<Answer, UpstreamError> {
+        let started = Instant::now();
+        let has = |name: &str| call.query.iter().any(|(query, _)| query == name);
+        let copy = call.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("x-amz-copy-source"));
+        let operation = Operation::classify(call.method, call.bucket.is_some(), call.key.is_some(), has, copy);
+        let result = self.execute_attempts(call, body, want).await;
+        let status = match &result {
+            Ok(Answer::Stream(head, _)) => Ok(head.status),
+            Ok(Answer::Document(document)) => Ok(document.status),
+            Err(error) => Err(error),
+        };
+        self.stats.finished(operation, Outcome::of(&status), started);
+        if let Err(error) = &result {
+            if matches!(error, UpstreamError::Protocol(_)) {
+                // Never retried, so not counted per attempt in the loop.
+                self.stats.failed_attempt(FailureKind::Protocol);
+            }
+            if FailureKind::of_error(error).is_some() {
+                let (bucket, key) = (call.bucket.unwrap_or(""), call.key.unwrap_or(""));
+                self.stats.warn(format_args!("upstream {} {bucket}/{key}: {error}", operation.label()));
+            }
+        }
+        result
+    }
+
+    async fn execute_attempts<B: BodySource>(
         &self,
         call: &Call<'_>,
         body: &mut B,
@@ -197,6 +246,7 @@ impl Upstream {
             let (error_response, transport) = match outcome {
                 Err(AttemptError::Fatal(error)) => return Err(error),
                 Err(AttemptError::Transport { error, reused, response_started }) => {
+                    self.stats.failed_attempt(FailureKind::of_transport(&error));
                     let failure = Failure::Transport { error: &error, reused, response_started };
                     if self.may_retry(&failure, prepared.idempotent, attempts, started, body, &mut touched).await {
                         continue;
@@ -211,6 +261,9 @@ impl Upstream {
                 },
             };
             if let Some(response) = error_response {
+                if let Some(kind) = FailureKind::of_status(response.status, &response.code) {
+                    self.stats.failed_attempt(kind);
+                }
                 let failure = Failure::Status { status: response.status, code: &response.code };
                 if self.may_retry(&failure, prepared.idempotent, attempts, started, body, &mut touched).await {
                     log::debug!("upstream {} {}: {response}; retrying", prepared.method, prepared.request_target);
@@ -219,6 +272,7 @@ impl Upstream {
                 return Err(UpstreamError::Response(response));
             }
             if let Some(error) = transport {
+                self.stats.failed_attempt(FailureKind::of_transport(&error));
                 let failure = Failure::Transport { error: &error, reused: false, response_started: true };
                 if self.may_retry(&failure, prepared.idempotent, attempts, started, body, &mut touched).await {
                     continue;
@@ -249,6 +303,7 @@ impl Upstream {
             return false;
         }
         *touched = false;
+        self.stats.retried();
         log::debug!("upstream attempt {attempts} failed ({failure:?}); retrying in {delay:?}");
         monoio::time::sleep(delay).await;
         true
