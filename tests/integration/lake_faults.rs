@@ -461,6 +461,34 @@ fn a_stalled_upstream_answers_503_in_bounded_time_while_the_core_serves_on_with(
     assert_eq!(edge.get("/lake/cold").expect(200, "after the stall").body, b"never read yet");
 }
 
+/// Regression: a stall while a PUT waited for `100 Continue` made the client decide, for the
+/// rest of the process's life, that the upstream ignores `Expect`; from then on every streamed
+/// PUT gave its first bytes before knowing the connection was alive, so one that met a pooled
+/// connection closed by an upstream restart could not be retried and failed with 503.
+#[test]
+fn a_stall_during_a_put_does_not_stop_puts_from_surviving_an_upstream_restart() {
+    let mut lake = Lake::start(1, FAST_TIMEOUTS);
+    let mut edge = lake.edge.client();
+    let data = random_bytes(300_000, 37);
+    // The start's reachability probe (a ListBuckets) is done: only the PUTs below meet the stall.
+    let probed = "s3core_upstream_requests_total{operation=\"ListBuckets\",outcome=\"ok\"}";
+    assert!(wait_until(Duration::from_secs(5), || value(&lake.edge.metrics(), probed) == 1), "no probe");
+    lake.proxy.stall();
+    edge.put("/lake/stalled", &data).expect_error(
+        503,
+        "ServiceUnavailable",
+        "a PUT the stalled upstream never answered",
+    );
+    lake.proxy.release();
+    edge.put("/lake/pooled", &data).expect(200, "a PUT once the upstream answers again");
+    // The pool holds a connection to a process about to die; the next PUT meets it first.
+    lake.upstream.kill9();
+    lake.upstream.restart();
+    let put = edge.put("/lake/after", &data).expect(200, "a streamed PUT after the upstream's restart");
+    assert_eq!(put.etag(), Some(quoted_md5(&data).as_str()));
+    assert_eq!(edge.connections_opened, 1, "the same client connection (and core) throughout");
+}
+
 #[test]
 fn kill_9_during_write_throughs_loses_no_acknowledged_write() {
     let mut lake = Lake::start(2, FAST_TIMEOUTS);
