@@ -663,3 +663,31 @@ fn metrics_count_hits_misses_bytes_and_coalesced_waits_on(mut lake: Parts<'_>) {
     assert!(delta("s3core_cache_coalesced_waits_total") >= 1, "{}", after.text);
     assert_eq!(delta("s3core_cache_upstream_bytes_total"), MIB as u64);
 }
+
+#[test]
+fn a_scan_of_four_times_the_capacity_stays_within_it_by_the_metrics() {
+    let lake = Lake::start(2, &["--cache-capacity", "4194304"]);
+    let mut upstream = lake.upstream.client();
+    let objects: Vec<Vec<u8>> = (0..4).map(|index| random_bytes(4 * MIB, 60 + index)).collect();
+    for (index, data) in objects.iter().enumerate() {
+        upstream.put(&format!("/lake/scan-{index}"), data).expect(200, "PUT upstream");
+    }
+    let mut edge = lake.edge.client();
+    for _ in 0..2 {
+        for (index, data) in objects.iter().enumerate() {
+            assert!(edge.get(&format!("/lake/scan-{index}")).expect(200, "scan").body == *data, "scan-{index}");
+            let metrics = lake.edge.metrics();
+            assert_eq!(value(&metrics, "s3core_cache_capacity_bytes"), 4 * MIB as u64);
+            assert!(value(&metrics, "s3core_cache_bytes") <= 4 * MIB as u64, "{}", metrics.text);
+            assert!(lake.edge.page_files().len() <= 4, "{} page files", lake.edge.page_files().len());
+        }
+    }
+    // 32 pages read, at most 4 kept: every other one was fetched, and most were evicted.
+    let metrics = lake.edge.metrics();
+    assert_eq!(value(&metrics, "s3core_cache_served_bytes_total"), 32 * MIB as u64);
+    assert!(value(&metrics, "s3core_cache_evictions_total") >= 24, "{}", metrics.text);
+    assert_eq!(
+        value(&metrics, "s3core_cache_evictions_total") + value(&metrics, "s3core_cache_pages"),
+        value(&metrics, "s3core_cache_misses_total")
+    );
+}
