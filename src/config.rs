@@ -164,6 +164,24 @@ pub struct Args {
     #[arg(long, default_value_t = 8 * 1024 * 1024 * 1024, env = "S3CORE_CACHE_CAPACITY")]
     pub cache_capacity: u64,
 
+    /// Upstream: how long opening a connection (TCP and TLS) may take, in milliseconds.
+    #[arg(long, default_value_t = crate::limits::UPSTREAM_CONNECT_TIMEOUT_MS, env = "S3CORE_UPSTREAM_CONNECT_TIMEOUT_MS")]
+    pub upstream_connect_timeout_ms: u64,
+
+    /// Upstream: how long from the end of a request to its complete response head, in
+    /// milliseconds (a slow upstream's time to first byte).
+    #[arg(long, default_value_t = crate::limits::UPSTREAM_HEAD_TIMEOUT_MS, env = "S3CORE_UPSTREAM_RESPONSE_TIMEOUT_MS")]
+    pub upstream_response_timeout_ms: u64,
+
+    /// Upstream: how long a body read or write may make no progress, in milliseconds.
+    #[arg(long, default_value_t = crate::limits::UPSTREAM_STALL_TIMEOUT_MS, env = "S3CORE_UPSTREAM_STALL_TIMEOUT_MS")]
+    pub upstream_stall_timeout_ms: u64,
+
+    /// Upstream: no retry of a request starts later than this after its first attempt, in
+    /// milliseconds (with the timeouts above, what bounds a client's wait for a 503).
+    #[arg(long, default_value_t = crate::limits::UPSTREAM_RETRY_WINDOW_MS, env = "S3CORE_UPSTREAM_RETRY_WINDOW_MS")]
+    pub upstream_retry_window_ms: u64,
+
     /// Bucket addressing towards the upstream: `path` (HOST/bucket/key, what most stores
     /// serve) or `virtual` (bucket.HOST/key, which Amazon S3 prefers).
     #[arg(long, value_enum, default_value = "path", env = "S3CORE_UPSTREAM_ADDRESSING")]
@@ -495,7 +513,7 @@ impl Config {
 
 /// The upstream flags, validated: all or nothing around `--upstream`.
 fn upstream_settings(args: &Args) -> Result<Option<crate::upstream::UpstreamSettings>, String> {
-    use crate::upstream::{Addressing, UpstreamCredentials, UpstreamSettings};
+    use crate::upstream::{Addressing, RetryPolicy, Timeouts, UpstreamCredentials, UpstreamSettings};
     let Some(url) = &args.upstream else {
         let stray = [
             ("--upstream-access-key", args.upstream_access_key.is_some()),
@@ -522,7 +540,22 @@ fn upstream_settings(args: &Args) -> Result<Option<crate::upstream::UpstreamSett
         UpstreamAddressing::Path => Addressing::Path,
         UpstreamAddressing::Virtual => Addressing::VirtualHosted,
     };
-    Ok(Some(settings.with_addressing(addressing)))
+    let durations = [
+        ("--upstream-connect-timeout-ms", args.upstream_connect_timeout_ms),
+        ("--upstream-response-timeout-ms", args.upstream_response_timeout_ms),
+        ("--upstream-stall-timeout-ms", args.upstream_stall_timeout_ms),
+    ];
+    if let Some((flag, _)) = durations.iter().find(|(_, ms)| *ms == 0) {
+        return Err(format!("{flag} must be at least 1"));
+    }
+    let timeouts = Timeouts {
+        connect_ms: args.upstream_connect_timeout_ms,
+        head_ms: args.upstream_response_timeout_ms,
+        stall_ms: args.upstream_stall_timeout_ms,
+        ..settings.timeouts()
+    };
+    let retry = RetryPolicy { window_ms: args.upstream_retry_window_ms, ..settings.retry() };
+    Ok(Some(settings.with_addressing(addressing).with_timeouts(timeouts).with_retry(retry)))
 }
 
 #[cfg(test)]

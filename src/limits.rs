@@ -118,6 +118,11 @@ pub(crate) const UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 3_000;
 /// upstream that works before it answers (CompleteMultipartUpload, CopyObject send their
 /// head early and keep the connection alive with whitespace, so 30 s is plenty).
 pub(crate) const UPSTREAM_HEAD_TIMEOUT_MS: u64 = 30_000;
+/// How long a streamed upload waits for `100 Continue` before it sends its body anyway (at
+/// most the head timeout). Long enough for a loaded upstream to answer (so a dead pooled
+/// connection is found before the body's first byte, when a retry is still possible); short,
+/// because a store that ignores `Expect` costs this once.
+pub(crate) const UPSTREAM_CONTINUE_WAIT_MS: u64 = 1_000;
 /// A read or write of a body that makes no progress this long fails the exchange.
 pub(crate) const UPSTREAM_STALL_TIMEOUT_MS: u64 = 30_000;
 /// Attempts of one retryable operation, the first included.

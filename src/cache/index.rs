@@ -91,17 +91,27 @@ pub(crate) struct PageIndex {
     /// Ready pages in CLOCK order (front: where the hand points).
     clock: VecDeque<PageId>,
     used_bytes: u64,
+    /// Ready pages (counted here so a scrape need not walk the slots).
+    ready_pages: u64,
     capacity_bytes: u64,
 }
 
 impl PageIndex {
     pub(crate) fn new(capacity_bytes: u64) -> Self {
-        PageIndex { slots: HashMap::new(), clock: VecDeque::new(), used_bytes: 0, capacity_bytes }
+        PageIndex { slots: HashMap::new(), clock: VecDeque::new(), used_bytes: 0, ready_pages: 0, capacity_bytes }
     }
 
-    #[cfg(test)]
     pub(crate) fn used_bytes(&self) -> u64 {
         self.used_bytes
+    }
+
+    pub(crate) fn capacity_bytes(&self) -> u64 {
+        self.capacity_bytes
+    }
+
+    /// Pages on disk (not those being fetched).
+    pub(crate) fn ready_pages(&self) -> u64 {
+        self.ready_pages
     }
 
     pub(crate) fn lookup(&self, id: &PageId) -> Lookup {
@@ -139,6 +149,7 @@ impl PageIndex {
                 }
                 Some(Slot::Ready { length_bytes, .. }) => {
                     self.used_bytes -= length_bytes;
+                    self.ready_pages -= 1;
                     self.slots.remove(&id);
                     victims.push(id);
                 }
@@ -171,6 +182,7 @@ impl PageIndex {
 
     fn insert_ready(&mut self, id: PageId, length_bytes: u64, verified: bool) {
         self.used_bytes += length_bytes;
+        self.ready_pages += 1;
         self.slots
             .insert(id, Slot::Ready { length_bytes, referenced: Cell::new(false), verified: Cell::new(verified) });
         self.clock.push_back(id);
@@ -189,6 +201,7 @@ impl PageIndex {
         match self.slots.get(id) {
             Some(Slot::Ready { length_bytes, .. }) => {
                 self.used_bytes -= length_bytes;
+                self.ready_pages -= 1;
                 self.slots.remove(id);
                 // Its clock entry is skipped when the hand reaches it.
                 true
@@ -255,6 +268,7 @@ mod tests {
         let victims = index.make_room(30);
         assert!(!victims.contains(&id(9)));
         assert_eq!(index.used_bytes(), 0, "every ready page made way");
+        assert_eq!(index.ready_pages(), 0);
         assert!(matches!(index.lookup(&id(9)), Lookup::Filling(_)));
     }
 

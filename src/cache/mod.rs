@@ -6,6 +6,7 @@
 //! - `index`: the pages a core owns, single flight for misses, CLOCK eviction.
 //! - `CoreCache`: one core's pages: fetch a missing page once (from a `PageSource`, the
 //!   upstream), store it, read it back verified.
+//! - `stats`: what a core's share counts (hits, misses, bytes, evictions), for /metrics.
 //!
 //! Pages are not fsynced: the upstream is the source of truth. What a crash can leave is a
 //! missing page (fetched again) or, after a power cut, a page file whose data is torn; every
@@ -13,8 +14,9 @@
 
 pub(crate) mod index;
 pub(crate) mod page_file;
+pub(crate) mod stats;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::encoding::hex;
 use index::{FetchFailure, Lookup, PageId, PageIndex};
 use page_file::{PageHeader, PAGE_DATA_OFFSET};
+use stats::CacheCounts;
 
 /// One version of an object of the upstream, as the cache knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,16 +159,45 @@ pub(crate) struct CoreCache {
     directory: CacheDirectory,
     index: RefCell<PageIndex>,
     page_bytes: u64,
+    /// This core's counters (its gauges are read from the index at snapshot time).
+    counts: Cell<CacheCounts>,
 }
 
 impl CoreCache {
     pub(crate) fn new(directory: CacheDirectory, capacity_bytes: u64, page_bytes: u64) -> Self {
-        CoreCache { directory, index: RefCell::new(PageIndex::new(capacity_bytes)), page_bytes }
+        CoreCache {
+            directory,
+            index: RefCell::new(PageIndex::new(capacity_bytes)),
+            page_bytes,
+            counts: Cell::new(CacheCounts::default()),
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn used_bytes(&self) -> u64 {
         self.index.borrow().used_bytes()
+    }
+
+    fn count(&self, update: impl FnOnce(&mut CacheCounts)) {
+        let mut counts = self.counts.get();
+        update(&mut counts);
+        self.counts.set(counts);
+    }
+
+    /// Object data this core sent to a client from pages (of any owner).
+    pub(crate) fn count_served(&self, bytes: u64) {
+        self.count(|counts| counts.served_bytes += bytes);
+    }
+
+    /// This core's numbers now, gauges included.
+    pub(crate) fn counts(&self) -> CacheCounts {
+        let index = self.index.borrow();
+        CacheCounts {
+            resident_bytes: index.used_bytes(),
+            resident_pages: index.ready_pages(),
+            capacity_bytes: index.capacity_bytes(),
+            ..self.counts.get()
+        }
     }
 
     /// Adds a page found on disk at start.
@@ -183,20 +215,41 @@ impl CoreCache {
     ) -> Result<CachedPage, FetchFailure> {
         let id = version.page_id(index);
         let path = self.directory.page_path(&id);
+        // A lookup counts once, as what it first found: a hit, a wait on another's fetch
+        // (coalesced), or a fetch of its own (a miss; a fetch after a wait counts too).
+        let mut counted = false;
         loop {
             let lookup = self.index.borrow().lookup(&id);
             match lookup {
                 Lookup::Ready { length_bytes, verified } => {
+                    if !counted {
+                        self.count(|counts| counts.hits += 1);
+                    }
                     return Ok(CachedPage { id, path, length_bytes, verified });
                 }
                 Lookup::Filling(flight) => {
+                    if !counted {
+                        self.count(|counts| counts.coalesced += 1);
+                        counted = true;
+                    }
                     // The fetch's outcome is this reader's too; on success the page is ready.
                     flight.wait().await?;
                 }
                 Lookup::Absent => {
+                    self.count(|counts| counts.misses += 1);
+                    counted = true;
                     self.index.borrow_mut().begin_fill(id);
+                    // Ends the flight even if this future is dropped mid-fetch (its reader
+                    // went away): otherwise the page's waiters, and every later reader of
+                    // it, would wait for good.
+                    let mut guard = FillGuard { cache: self, id, done: false };
                     let outcome = self.fill(version, index, &path, source).await;
+                    guard.done = true;
                     let length = outcome.as_ref().map(|length| *length).map_err(Clone::clone);
+                    match &outcome {
+                        Ok(length) => self.count(|counts| counts.upstream_bytes += length),
+                        Err(_) => self.count(|counts| counts.fetch_failures += 1),
+                    }
                     self.index.borrow_mut().finish_fill(id, length);
                     outcome?;
                 }
@@ -226,6 +279,7 @@ impl CoreCache {
             data_crc32c: crc32c::crc32c(&data),
         };
         let victims = self.index.borrow_mut().make_room(length);
+        self.count(|counts| counts.evictions += victims.len() as u64);
         for victim in victims {
             let _ = monoio::fs::remove_file(self.directory.page_path(&victim)).await;
         }
@@ -242,6 +296,7 @@ impl CoreCache {
     /// it again.
     pub(crate) async fn forget(&self, id: &PageId) {
         if self.index.borrow_mut().remove(id) {
+            self.count(|counts| counts.dropped += 1);
             log::warn!("cache: page {} is gone or damaged; it will be fetched again", hex(id));
             let _ = monoio::fs::remove_file(self.directory.page_path(id)).await;
         }
@@ -261,6 +316,23 @@ impl CoreCache {
                 self.forget(&page.id).await;
                 None
             }
+        }
+    }
+}
+
+/// Ends an abandoned fill: its waiters get a failure and the next reader fetches again.
+struct FillGuard<'a> {
+    cache: &'a CoreCache,
+    id: PageId,
+    done: bool,
+}
+
+impl Drop for FillGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.cache.count(|counts| counts.fetch_failures += 1);
+            let failure = FetchFailure::Local("the fetch was abandoned".into());
+            self.cache.index.borrow_mut().finish_fill(self.id, Err(failure));
         }
     }
 }
@@ -380,10 +452,40 @@ mod tests {
                 assert_eq!(reader.await, object.bytes[1024..2048]);
             }
             assert_eq!(object.fetches.get(), 1, "one fetch for 32 concurrent misses");
+            let counts = cache.counts();
+            assert_eq!((counts.misses, counts.coalesced, counts.hits), (1, 31, 0), "{counts:?}");
+            assert_eq!(counts.upstream_bytes, 1024);
+            cache.page(&object.version, 1, object.as_ref()).await.unwrap();
+            assert_eq!(cache.counts().hits, 1);
             // The last page is short.
             let last = cache.page(&object.version, 2, object.as_ref()).await.unwrap();
             assert_eq!(cache.read(&last).await.unwrap(), object.bytes[2048..]);
             assert_eq!(cache.used_bytes(), 1024 + 952);
+            let counts = cache.counts();
+            assert_eq!((counts.resident_pages, counts.resident_bytes, counts.capacity_bytes), (2, 1976, 1 << 20));
+        });
+    }
+
+    #[test]
+    fn a_fill_whose_reader_goes_away_releases_its_waiters() {
+        let dir = tempfile::tempdir().unwrap();
+        runtime().block_on(async {
+            let cache = cache(dir.path(), 1 << 20);
+            let object = Object::new(2048);
+            let (waiter_cache, waiter_object) = (cache.clone(), object.clone());
+            let waiter = monoio::spawn(async move {
+                // Starts once the fill below is under way: it waits on that fill.
+                monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+                waiter_cache.page(&waiter_object.version, 0, waiter_object.as_ref()).await
+            });
+            // The fetching reader leaves (its future dropped) before its 20 ms fetch ends.
+            let short = std::time::Duration::from_millis(5);
+            let abandoned = monoio::time::timeout(short, cache.page(&object.version, 0, object.as_ref())).await;
+            assert!(abandoned.is_err(), "the fill was still running");
+            let waited = monoio::time::timeout(std::time::Duration::from_secs(1), waiter).await;
+            assert!(matches!(waited, Ok(Err(FetchFailure::Local(_)))), "the waiter was released with a failure");
+            let page = cache.page(&object.version, 0, object.as_ref()).await.expect("the next reader fetches");
+            assert_eq!(cache.read(&page).await.unwrap(), object.bytes[..1024]);
         });
     }
 
@@ -466,6 +568,7 @@ mod tests {
                 .map(|entry| std::fs::read_dir(entry.unwrap().path()).unwrap().count())
                 .sum::<usize>();
             assert_eq!(files, 4, "evicted pages are unlinked");
+            assert_eq!(cache.counts().evictions, 12);
         });
     }
 }

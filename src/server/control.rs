@@ -10,7 +10,9 @@ use futures_channel::oneshot;
 
 use super::context::CoreContext;
 use super::stats::RequestCounts;
+use crate::cache::stats::CacheCounts;
 use crate::shard::{Shard, ShardReport};
+use crate::upstream::stats::UpstreamCounts;
 
 /// What a core's numbers were at one instant.
 pub(crate) struct CoreSnapshot {
@@ -22,6 +24,22 @@ pub(crate) struct CoreSnapshot {
     pub(crate) shards: Vec<(usize, ShardReport)>,
     /// (lines handed to the access log writer, lines dropped), when the access log is on.
     pub(crate) access_log: Option<(u64, u64)>,
+    /// In front of an upstream: the cache's and the upstream client's numbers.
+    pub(crate) lake: Option<LakeCounts>,
+}
+
+/// A core's numbers about the upstream and its cache (or every core's, merged).
+#[derive(Clone)]
+pub(crate) struct LakeCounts {
+    pub(crate) cache: CacheCounts,
+    pub(crate) upstream: UpstreamCounts,
+}
+
+impl LakeCounts {
+    pub(crate) fn merge(&mut self, other: &LakeCounts) {
+        self.cache.merge(&other.cache);
+        self.upstream.merge(&other.upstream);
+    }
 }
 
 /// What a readiness probe needs from a core.
@@ -112,5 +130,10 @@ fn snapshot(context: &CoreContext, local: &[Option<Rc<Shard>>]) -> CoreSnapshot 
         open_connections: context.stats.open_connections(),
         shards: owned(local).map(|(id, shard)| (id, shard.report())).collect(),
         access_log: context.access_log.as_ref().map(|log| log.counts()),
+        lake: context
+            .services
+            .lake
+            .as_ref()
+            .map(|lake| LakeCounts { cache: lake.pages.cache_counts(), upstream: lake.upstream.counts() }),
     }
 }

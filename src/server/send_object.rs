@@ -277,6 +277,7 @@ async fn stream_pages(
         let file = open_page(lake, &slice.version, index, outgoing.sent_anything).await?;
         outgoing.send_copied(&file, PAGE_DATA_OFFSET + within, take).await?;
         let _ = file.close().await;
+        lake.pages.count_served(take);
         position += take;
     }
     outgoing.finish().await

@@ -4,7 +4,8 @@
 //! small body with it), stream the rest of the body, read the response head, and either hand
 //! the response out or decide on a retry (`retry`).
 //!
-//! A streamed body (one the client cannot hash in advance) is sent after `100 Continue`:
+//! A streamed body (one the client cannot hash in advance) is sent after `100 Continue` (or
+//! after a short wait for it, `UPSTREAM_CONTINUE_WAIT_MS`, since stores may ignore `Expect`):
 //! a reused connection that the upstream closed while idle then fails before the body source
 //! gave a byte, so even a one-shot source can be retried on a fresh connection, and a request
 //! the upstream refuses at once (credentials, missing bucket) never transfers its body.
@@ -25,11 +26,12 @@ use super::response::{framing, parse_head, ResponseBody, ResponseHead};
 use super::retry::{self, Failure, Jitter};
 use super::settings::{Addressing, UpstreamSettings};
 use super::signer::{Signer, Unsigned};
+use super::stats::{FailureKind, Operation, Outcome, UpstreamCounts, UpstreamStats};
 use super::transport::{connect, Connection, Pool, Resolver, Target};
 use crate::dates::{amz_date, now_ms};
 use crate::encoding::percent_encode;
 use crate::limits::{
-    UPSTREAM_BODY_PIECE_BYTES, UPSTREAM_DOCUMENT_BYTES_MAX, UPSTREAM_ERROR_BODY_BYTES_MAX,
+    UPSTREAM_BODY_PIECE_BYTES, UPSTREAM_CONTINUE_WAIT_MS, UPSTREAM_DOCUMENT_BYTES_MAX, UPSTREAM_ERROR_BODY_BYTES_MAX,
     UPSTREAM_RESPONSE_HEAD_BYTES_MAX,
 };
 use crate::sigv4::{EMPTY_SHA256, UNSIGNED_PAYLOAD};
@@ -137,11 +139,14 @@ pub struct Upstream {
     resolver: Resolver,
     signer: Signer,
     jitter: Jitter,
-    /// Set once the upstream let a `100 Continue` wait time out: it ignores `Expect`, and
-    /// streamed bodies are then sent at once.
+    /// Set once the upstream answered 417 to `Expect`, or answered a request whose
+    /// `100 Continue` never came: it ignores `Expect`, and streamed bodies are then sent at
+    /// once. (A wait that merely timed out, a stalled upstream, sets nothing.)
     expect_ignored: Cell<bool>,
     /// Connections opened so far (the pool's effectiveness, for tests and logs).
     connections_opened: Cell<u64>,
+    /// This core's counters (for /metrics) and its warning limiter.
+    stats: UpstreamStats,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -162,6 +167,21 @@ impl Upstream {
             jitter: Jitter::new(),
             expect_ignored: Cell::new(false),
             connections_opened: Cell::new(0),
+            stats: UpstreamStats::new(),
+        }
+    }
+
+    /// A copy of this core's upstream counters.
+    pub(crate) fn counts(&self) -> UpstreamCounts {
+        self.stats.counts()
+    }
+
+    /// A response body that failed after its head (read by the caller, outside `execute`):
+    /// counted and logged as the failures `execute` sees are.
+    pub(crate) fn body_failed(&self, bucket: &str, key: &str, error: &UpstreamError) {
+        if let Some(kind) = FailureKind::of_error(error) {
+            self.stats.failed_attempt(kind);
+            self.stats.warn(format_args!("upstream GetObject {bucket}/{key}: {error}"));
         }
     }
 
@@ -180,8 +200,39 @@ impl Upstream {
     }
 
     /// Runs `call` with its retries; a success is handed out as `want` says, an error answer
-    /// is read, parsed and returned as `UpstreamError::Response`.
+    /// is read, parsed and returned as `UpstreamError::Response`. Counted by operation and
+    /// outcome; a failure of the upstream is logged (rate-limited: see `stats`).
     pub(crate) async fn execute<B: BodySource>(
+        &self,
+        call: &Call<'_>,
+        body: &mut B,
+        want: Want,
+    ) -> Result<Answer, UpstreamError> {
+        let started = Instant::now();
+        let has = |name: &str| call.query.iter().any(|(query, _)| query == name);
+        let copy = call.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("x-amz-copy-source"));
+        let operation = Operation::classify(call.method, call.bucket.is_some(), call.key.is_some(), has, copy);
+        let result = self.execute_attempts(call, body, want).await;
+        let status = match &result {
+            Ok(Answer::Stream(head, _)) => Ok(head.status),
+            Ok(Answer::Document(document)) => Ok(document.status),
+            Err(error) => Err(error),
+        };
+        self.stats.finished(operation, Outcome::of(&status), started);
+        if let Err(error) = &result {
+            if matches!(error, UpstreamError::Protocol(_)) {
+                // Never retried, so not counted per attempt in the loop.
+                self.stats.failed_attempt(FailureKind::Protocol);
+            }
+            if FailureKind::of_error(error).is_some() {
+                let (bucket, key) = (call.bucket.unwrap_or(""), call.key.unwrap_or(""));
+                self.stats.warn(format_args!("upstream {} {bucket}/{key}: {error}", operation.label()));
+            }
+        }
+        result
+    }
+
+    async fn execute_attempts<B: BodySource>(
         &self,
         call: &Call<'_>,
         body: &mut B,
@@ -197,6 +248,7 @@ impl Upstream {
             let (error_response, transport) = match outcome {
                 Err(AttemptError::Fatal(error)) => return Err(error),
                 Err(AttemptError::Transport { error, reused, response_started }) => {
+                    self.stats.failed_attempt(FailureKind::of_transport(&error));
                     let failure = Failure::Transport { error: &error, reused, response_started };
                     if self.may_retry(&failure, prepared.idempotent, attempts, started, body, &mut touched).await {
                         continue;
@@ -211,6 +263,9 @@ impl Upstream {
                 },
             };
             if let Some(response) = error_response {
+                if let Some(kind) = FailureKind::of_status(response.status, &response.code) {
+                    self.stats.failed_attempt(kind);
+                }
                 let failure = Failure::Status { status: response.status, code: &response.code };
                 if self.may_retry(&failure, prepared.idempotent, attempts, started, body, &mut touched).await {
                     log::debug!("upstream {} {}: {response}; retrying", prepared.method, prepared.request_target);
@@ -219,6 +274,7 @@ impl Upstream {
                 return Err(UpstreamError::Response(response));
             }
             if let Some(error) = transport {
+                self.stats.failed_attempt(FailureKind::of_transport(&error));
                 let failure = Failure::Transport { error: &error, reused: false, response_started: true };
                 if self.may_retry(&failure, prepared.idempotent, attempts, started, body, &mut touched).await {
                     continue;
@@ -249,6 +305,7 @@ impl Upstream {
             return false;
         }
         *touched = false;
+        self.stats.retried();
         log::debug!("upstream attempt {attempts} failed ({failure:?}); retrying in {delay:?}");
         monoio::time::sleep(delay).await;
         true
@@ -437,8 +494,14 @@ impl Upstream {
             Ok(buffer) => buffer,
             Err(error) => return Err(transport(TransportError::io(Stage::Send, &error), &connection)),
         };
+        // Set when no answer to `Expect` came in time: the upstream ignores it, or is slow.
+        let mut continue_unanswered = false;
         if expect {
-            match read_head(&mut connection, head_timeout, true).await {
+            // RFC 9110 (10.1.1): a client need not wait long for 100 Continue. The wait is
+            // short, and its end sends the body anyway: only a final answer without a 100
+            // shows that the upstream ignores `Expect` (a stalled one must not turn it off).
+            let continue_wait = head_timeout.min(Duration::from_millis(UPSTREAM_CONTINUE_WAIT_MS));
+            match read_head(&mut connection, continue_wait, true).await {
                 Ok(head) if head.status == 100 => {}
                 Ok(head) if head.status == 417 => {
                     // Expectation Failed: the upstream wants the body at once. The source gave
@@ -453,13 +516,7 @@ impl Upstream {
                     return Ok(Received { head, connection, request_complete: false });
                 }
                 Err(HeadError::Transport(error)) if error.kind == io::ErrorKind::TimedOut => {
-                    log::warn!(
-                        "upstream {} did not answer Expect: 100-continue in {} ms; sending bodies without waiting from now on",
-                        self.settings.endpoint.url(),
-                        timeouts.head_ms
-                    );
-                    self.expect_ignored.set(true);
-                    return Err(transport(error, &connection));
+                    continue_unanswered = true;
                 }
                 Err(HeadError::Transport(error)) => return Err(transport(error, &connection)),
                 Err(HeadError::Protocol(detail)) => return Err(AttemptError::Fatal(UpstreamError::Protocol(detail))),
@@ -477,10 +534,44 @@ impl Upstream {
                 }
             };
         }
-        match read_head(&mut connection, head_timeout, false).await {
+        let final_head = if continue_unanswered {
+            self.read_head_after_unanswered_expect(&mut connection, head_timeout).await
+        } else {
+            read_head(&mut connection, head_timeout, false).await
+        };
+        match final_head {
             Ok(head) => Ok(Received { head, connection, request_complete: true }),
             Err(HeadError::Transport(error)) => Err(transport(error, &connection)),
             Err(HeadError::Protocol(detail)) => Err(AttemptError::Fatal(UpstreamError::Protocol(detail))),
+        }
+    }
+}
+
+impl Upstream {
+    /// The final answer to a request whose `Expect` went unanswered in time; when it came
+    /// without any `100 Continue` first, the upstream ignores `Expect`, and streamed bodies are
+    /// sent without asking from now on.
+    async fn read_head_after_unanswered_expect(
+        &self,
+        connection: &mut Connection,
+        timeout: Duration,
+    ) -> Result<ResponseHead, HeadError> {
+        let deadline = Instant::now() + timeout;
+        let mut continued = false;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let head = read_head(connection, left, true).await?;
+            if (100..200).contains(&head.status) && head.status != 101 {
+                continued |= head.status == 100;
+                continue;
+            }
+            if !continued && !self.expect_ignored.replace(true) {
+                log::warn!(
+                    "upstream {} answered without 100 Continue to Expect: 100-continue; sending bodies without waiting from now on",
+                    self.settings.endpoint.url()
+                );
+            }
+            return Ok(head);
         }
     }
 }

@@ -41,6 +41,7 @@ mod response;
 mod retry;
 mod settings;
 mod signer;
+pub(crate) mod stats;
 mod tls;
 mod transport;
 

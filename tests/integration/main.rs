@@ -18,6 +18,7 @@ mod hostile;
 mod inline_budget;
 mod journal_faults;
 mod lake;
+mod lake_faults;
 mod listings;
 mod multipart;
 mod objects;

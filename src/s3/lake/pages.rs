@@ -80,6 +80,16 @@ impl PageRouter {
         PageRouter { core, local, senders }
     }
 
+    /// Object data this core sent to a client from pages.
+    pub(crate) fn count_served(&self, bytes: u64) {
+        self.local.cache.count_served(bytes);
+    }
+
+    /// This core's cache numbers (the pages it owns, the bytes it served).
+    pub(crate) fn cache_counts(&self) -> crate::cache::stats::CacheCounts {
+        self.local.cache.counts()
+    }
+
     fn owner_of(&self, id: &PageId) -> usize {
         page_owner(id, self.senders.len())
     }
@@ -158,7 +168,10 @@ impl PageSource for UpstreamPages<'_> {
             let mut response =
                 self.upstream.get_object(&version.bucket, &version.key, &options).await.map_err(fetch_failure)?;
             let limit = usize::try_from(length).unwrap_or(usize::MAX).min(CACHE_PAGE_BYTES as usize);
-            response.body.read_to_end(limit).await.map_err(fetch_failure)
+            response.body.read_to_end(limit).await.map_err(|error| {
+                self.upstream.body_failed(&version.bucket, &version.key, &error);
+                fetch_failure(error)
+            })
         })
     }
 }

@@ -1,24 +1,18 @@
 //! The Prometheus exposition of a scrape. Names follow Prometheus conventions: prefixed
 //! `s3core_`, base units in the name (`_seconds`, `_bytes`), counters end in `_total`.
 //! A feature with counters of its own adds a field to `CoreSnapshot` and a `render_*`
-//! function here.
+//! function here, or in a file of its own (`lake_metrics`, the upstream and its cache).
 
 use crate::error::S3ErrorCode;
-use crate::metrics::{Exposition, MetricKind};
+use crate::metrics::{Exposition, MetricKind, LATENCY_BOUNDS_US, MICROS_PER_SECOND};
 use crate::s3::action_kind::ActionKind;
 use crate::server::lifecycle::Phase;
 use crate::server::stats::AuthRefusal;
 
 use super::scrape::Scraped;
 
-/// Latency bucket bounds, in microseconds (25 µs to a minute).
-const LATENCY_BOUNDS_US: &[u64] = &[
-    25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
-    2_500_000, 5_000_000, 10_000_000, 30_000_000, 60_000_000,
-];
 /// Writers per group commit.
 const BATCH_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
-const MICROS_PER_SECOND: f64 = 1e6;
 
 /// The version and the commit the binary was built from (`build.rs`).
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -32,6 +26,9 @@ pub(crate) fn render(scraped: &Scraped) -> String {
     render_journal(&mut out, scraped);
     render_shards(&mut out, scraped);
     render_access_log(&mut out, scraped);
+    if let Some(lake) = &scraped.lake {
+        super::lake_metrics::render_lake(&mut out, lake);
+    }
     out.finish()
 }
 

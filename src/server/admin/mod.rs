@@ -13,6 +13,7 @@
 //! A scrape sends one message to each core's control mailbox and merges the copies they send
 //! back (`control::CoreSnapshot`); nothing of a core is read from this thread.
 
+mod lake_metrics;
 mod metrics;
 mod scrape;
 mod status;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_channel::oneshot;
 
 use crate::limits::CORE_REPLY_TIMEOUT_MS;
-use crate::server::control::{Control, CoreSnapshot};
+use crate::server::control::{Control, CoreSnapshot, LakeCounts};
 use crate::server::lifecycle::{Lifecycle, Phase};
 use crate::server::stats::RequestCounts;
 use crate::store::group_sync::JournalStats;
@@ -45,6 +45,8 @@ pub(crate) struct Scraped {
     pub(crate) filesystem: Option<Filesystem>,
     pub(crate) access_log_errors: Option<u64>,
     pub(crate) started_unix_s: u64,
+    /// In front of an upstream: every core's cache and upstream numbers, summed.
+    pub(crate) lake: Option<LakeCounts>,
 }
 
 /// Asks every core for its numbers (all at once) and merges what comes back in time.
@@ -53,8 +55,18 @@ pub(crate) async fn scrape(lifecycle: &Lifecycle, settings: &AdminSettings) -> S
     cores.sort_by_key(|snapshot| snapshot.core);
     let mut merged = RequestCounts::new();
     let mut journal = JournalStats::new();
+    let mut lake: Option<LakeCounts> = None;
     for snapshot in &cores {
         merged.merge(&snapshot.counts);
+        if let Some(core) = &snapshot.lake {
+            lake = Some(match lake.take() {
+                Some(mut sum) => {
+                    sum.merge(core);
+                    sum
+                }
+                None => core.clone(),
+            });
+        }
         for (_, shard) in &snapshot.shards {
             journal.merge(&shard.journal);
         }
@@ -68,6 +80,7 @@ pub(crate) async fn scrape(lifecycle: &Lifecycle, settings: &AdminSettings) -> S
         filesystem: filesystem(&settings.data_dir),
         access_log_errors: lifecycle.access_log_errors(),
         started_unix_s: lifecycle.started_unix_s,
+        lake,
     }
 }
 
