@@ -13,6 +13,7 @@ use crate::s3::metadata::WriteMetadata;
 use crate::s3::{Response, ResponseBody, S3Request};
 use crate::s3_error;
 use crate::upstream::{Document, Forward, InMemoryBody};
+use crate::xml::{tree, XmlWriter};
 
 /// Request headers passed on as they came, besides Content-Type, the standard stored headers
 /// and `x-amz-meta-*` (`WriteMetadata`, which drops `aws-chunked`: framing between the
@@ -137,6 +138,49 @@ pub(super) async fn pass_document(
 ) -> Result<Response, S3Error> {
     let document = request.read_document(XML_BODY_BYTES_MAX).await?;
     answer(lake.upstream.forward_document(forward, document).await?)
+}
+
+/// Sends a copy (CopyObject, UploadPartCopy) on and answers with its result, whose root is
+/// `root` (`CopyObjectResult`, `CopyPartResult`), in S3's shape (`copy_result`).
+pub(super) async fn pass_copy(
+    lake: &Lake,
+    request: &S3Request<'_>,
+    bucket: &str,
+    key: &str,
+    root: &str,
+) -> Result<Response, S3Error> {
+    let forward = forward_of(request, "PUT", bucket, Some(key))?;
+    let mut document = lake.upstream.forward(&forward, InMemoryBody::empty()).await?;
+    document.body = copy_result(&document.body, root)?;
+    answer(document)
+}
+
+/// Elements of a copy result relayed besides the ETag.
+const COPY_RESULT_ELEMENTS: &[&str] =
+    &["LastModified", "ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256"];
+
+/// The upstream's copy result rewritten in S3's shape: the same ETag and LastModified, the
+/// ETag quoted as S3 sends it (SeaweedFS sends it bare, and SDKs compare it with the quoted
+/// ETag of a GET).
+fn copy_result(document: &[u8], root: &str) -> Result<Vec<u8>, S3Error> {
+    let unreadable = || s3_error!(InternalError, "The upstream store sent a {root} s3core cannot read.");
+    let parsed = tree::parse(document, XML_BODY_BYTES_MAX).map_err(|_| unreadable())?;
+    let etag = parsed.child_text("ETag").map(str::trim).filter(|etag| !etag.is_empty());
+    let (true, Some(etag)) = (parsed.name == root, etag) else { return Err(unreadable()) };
+    let mut xml = XmlWriter::with_declaration();
+    xml.open_root(root);
+    for name in COPY_RESULT_ELEMENTS {
+        if let Some(text) = parsed.child_text(name) {
+            xml.element(name, text);
+        }
+    }
+    if etag.starts_with('"') {
+        xml.element("ETag", etag);
+    } else {
+        xml.element("ETag", &format!("\"{etag}\""));
+    }
+    xml.close(root);
+    Ok(xml.finish())
 }
 
 /// The upstream's answer as the client's: status, S3's headers of these actions, and the

@@ -30,7 +30,7 @@ use std::rc::Rc;
 use objects::KnownObjects;
 use pages::PageRouter;
 
-use forward::{answer, forward_of, pass, pass_document};
+use forward::{answer, forward_of, pass, pass_copy, pass_document};
 
 use super::router::Action;
 use super::{Response, S3Request};
@@ -68,13 +68,13 @@ pub(crate) async fn handle(lake: &Lake, request: &mut S3Request<'_>, action: Act
         Action::DeleteObjects { bucket } => write::delete_objects(lake, request, bucket).await,
         Action::CopyObject { bucket, key } => {
             // A server-side copy upstream; the answer is the upstream's CopyObjectResult.
-            let copied = pass(lake, request, "PUT", &bucket, Some(&key)).await;
+            let copied = pass_copy(lake, request, &bucket, &key, "CopyObjectResult").await;
             lake.objects.forget(&bucket, &key);
             copied
         }
         Action::CreateMultipartUpload { bucket, key } => multipart::create(lake, request, &bucket, &key).await,
         Action::UploadPart { bucket, key } => multipart::upload_part(lake, request, &bucket, &key).await,
-        Action::UploadPartCopy { bucket, key } => pass(lake, request, "PUT", &bucket, Some(&key)).await,
+        Action::UploadPartCopy { bucket, key } => pass_copy(lake, request, &bucket, &key, "CopyPartResult").await,
         Action::CompleteMultipartUpload { bucket, key } => multipart::complete(lake, request, &bucket, &key).await,
         Action::AbortMultipartUpload { bucket, key } => pass(lake, request, "DELETE", &bucket, Some(&key)).await,
         Action::ListParts { bucket, key } => pass(lake, request, "GET", &bucket, Some(&key)).await,
