@@ -111,7 +111,7 @@ impl StagedObject {
         }
         page.length_bytes += length;
         self.written_bytes += length;
-        if self.written_bytes % self.page_bytes == 0 || self.written_bytes == self.length_bytes {
+        if self.written_bytes.is_multiple_of(self.page_bytes) || self.written_bytes == self.length_bytes {
             if let Some(file) = self.file.take() {
                 let _ = file.close().await;
             }
@@ -181,5 +181,112 @@ impl Drop for StagedObject {
         for page in self.pages.drain(..) {
             let _ = std::fs::remove_file(&page.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::path::Path;
+    use std::pin::Pin;
+
+    use super::*;
+    use crate::cache::index::FetchFailure;
+    use crate::cache::{CoreCache, PageSource};
+
+    const PAGE_BYTES: u64 = 1024;
+
+    /// An upstream that must not be asked: staged pages are served without a fetch.
+    struct NoFetches;
+
+    impl PageSource for NoFetches {
+        fn fetch<'a>(
+            &'a self,
+            _: &'a ObjectVersion,
+            _: u64,
+            _: u64,
+        ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, FetchFailure>> + 'a>> {
+            Box::pin(async { Err(FetchFailure::Upstream("a staged page was fetched".into())) })
+        }
+    }
+
+    fn version(size_bytes: u64) -> ObjectVersion {
+        ObjectVersion { bucket: "lake".into(), key: "t/out".into(), etag: "not-an-md5-7".into(), size_bytes }
+    }
+
+    fn staging_files(root: &Path) -> usize {
+        std::fs::read_dir(root.join("staging")).unwrap().count()
+    }
+
+    /// Stages `data` in pieces of `piece` bytes, as a body flows through.
+    async fn stage(directory: &CacheDirectory, name: &str, data: &[u8], piece: usize) -> StagedObject {
+        let mut staged = StagedObject::new(directory.clone(), name.into(), data.len() as u64, PAGE_BYTES);
+        for chunk in data.chunks(piece) {
+            // A buffer with unrelated bytes before the piece, as the upstream client hands it.
+            let mut buffer = b"head".to_vec();
+            buffer.extend_from_slice(chunk);
+            let buffer = staged.append(buffer, 4..4 + chunk.len()).await;
+            assert_eq!(&buffer[4..], chunk, "the buffer comes back as it was");
+        }
+        staged
+    }
+
+    #[test]
+    fn staged_pages_sealed_and_published_are_served_without_a_fetch() {
+        let dir = tempfile::tempdir().unwrap();
+        monoio::start::<monoio::LegacyDriver, _>(async {
+            let directory = CacheDirectory::new(dir.path());
+            directory.create().unwrap();
+            let cache = CoreCache::new(directory.clone(), 1 << 20, PAGE_BYTES);
+            let data: Vec<u8> = (0..2500u32).map(|index| (index * 13 % 251) as u8).collect();
+            // Pieces of 700 bytes cross every page boundary.
+            let staged = stage(&directory, "0-0", &data, 700).await;
+            assert_eq!(
+                cache.page(&version(2500), 0, &NoFetches).await.unwrap_err(),
+                FetchFailure::Upstream("a staged page was fetched".into()),
+                "nothing servable before publication"
+            );
+            let sealed = staged.seal(&version(2500)).await.unwrap();
+            assert_eq!(sealed.iter().map(|page| page.length_bytes).collect::<Vec<_>>(), vec![1024, 1024, 452]);
+            for page in sealed {
+                assert!(cache.publish(page.id, &page.path, page.length_bytes).await);
+            }
+            assert_eq!(staging_files(dir.path()), 0, "every staged page was published");
+            for index in 0..3u64 {
+                let page = cache.page(&version(2500), index, &NoFetches).await.unwrap();
+                let span = (index * PAGE_BYTES) as usize..(((index + 1) * PAGE_BYTES) as usize).min(data.len());
+                // Read with its checksum checked, as after a restart.
+                let read = crate::cache::read_page_data(&page.path, page.length_bytes, true).await.unwrap();
+                assert_eq!(read, data[span]);
+            }
+            // A restart finds them as pages of that version.
+            let found = directory.scan().unwrap();
+            assert_eq!(found.len(), 3);
+            assert!(found.iter().all(|(_, header)| header.etag == "not-an-md5-7"));
+        });
+    }
+
+    #[test]
+    fn failed_or_incomplete_writes_leave_nothing_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        monoio::start::<monoio::LegacyDriver, _>(async {
+            let directory = CacheDirectory::new(dir.path());
+            directory.create().unwrap();
+            let data = vec![7u8; 3000];
+            // The write failed: discarded.
+            stage(&directory, "0-1", &data, 1000).await.discard().await;
+            assert_eq!(staging_files(dir.path()), 0);
+            // The client left after 2000 of 3000 bytes: sealing refuses.
+            let staged = stage(&directory, "0-2", &data[..2000], 1000).await;
+            let mut short = StagedObject::new(directory.clone(), "0-3".into(), 3000, PAGE_BYTES);
+            short.append(data[..2000].to_vec(), 0..2000).await;
+            assert!(short.seal(&version(3000)).await.is_none(), "an incomplete body is not sealed");
+            // Whole, but the upstream's version is another size: not sealed either.
+            assert!(staged.seal(&version(3000)).await.is_none(), "a size that is not the version's");
+            assert_eq!(staging_files(dir.path()), 0);
+            // Dropped midway (its request's future was dropped): unlinked too.
+            drop(stage(&directory, "0-4", &data[..1500], 1000).await);
+            assert_eq!(staging_files(dir.path()), 0);
+        });
     }
 }
