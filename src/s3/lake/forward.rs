@@ -183,6 +183,21 @@ fn copy_result(document: &[u8], root: &str) -> Result<Vec<u8>, S3Error> {
     Ok(xml.finish())
 }
 
+/// A success answered as S3 answers the action: 204 No Content (PutBucketTagging,
+/// DeleteBucketTagging, DeleteObjectTagging, AbortMultipartUpload), where a store may say 200
+/// (SeaweedFS does for PutBucketTagging). Errors are left as they are.
+pub(super) fn no_content(answered: Result<Response, S3Error>) -> Result<Response, S3Error> {
+    let mut response = answered?;
+    if response.status.is_success() && response.status != StatusCode::NO_CONTENT {
+        if !matches!(response.body, ResponseBody::Empty) {
+            // A document S3 does not send, with its Content-Type: nothing of it is kept.
+            return Ok(Response::no_content());
+        }
+        response.status = StatusCode::NO_CONTENT;
+    }
+    Ok(response)
+}
+
 /// The upstream's answer as the client's: status, S3's headers of these actions, and the
 /// document as it came.
 pub(super) fn answer(document: Document) -> Result<Response, S3Error> {

