@@ -1,7 +1,8 @@
 //! s3core in front of an upstream object store (`--upstream`): the upstream is the source of
 //! truth, this node keeps a cache of its object data.
 //!
-//! - Reads (`read`): GET and HEAD resolve the object's current version (`objects`, fresh for
+//! - Reads (`read`): GET and HEAD (of a part too: `partNumber` asks the upstream for the
+//!   part's span) resolve the object's current version (`objects`, fresh for
 //!   `--upstream-revalidate`), then serve the requested bytes from pages of
 //!   `CACHE_PAGE_BYTES` keyed by (bucket, key, ETag, page), each fetched from the upstream
 //!   once (`pages`: a page's owner core fetches it, readers on any core wait for that one
@@ -14,7 +15,7 @@
 //! - Everything else passes through (`forward`): CopyObject and UploadPartCopy (server-side
 //!   copies upstream), listings, tagging, bucket actions and sub-resources, answered as the
 //!   upstream answered. ACLs (`acl`) are answered as without an upstream, after an existence
-//!   check there. Only `Unsupported` sub-resources and GetObject `partNumber` answer 501.
+//!   check there. Only `Unsupported` sub-resources answer 501, as without an upstream.
 
 mod acl;
 mod client_body;

@@ -66,6 +66,18 @@ fn multipart_uploads_go_through_to_the_upstream_on(lake: &Lake) {
     let range = format!("bytes={}-{}", FIRST_PART_BYTES - 10, FIRST_PART_BYTES + 10);
     let across = edge.request("GET", object, &[("Range", &range)], b"").expect(206, "range across the parts");
     assert!(across.body == whole[FIRST_PART_BYTES - 10..=FIRST_PART_BYTES + 10]);
+    // A part of the object (SDKs' parallel downloads): its span, from the cache's pages.
+    let total = whole.len();
+    let part = edge.get(&format!("{object}?partNumber=1")).expect(206, "GetObject partNumber=1");
+    assert!(part.body == first, "part 1's bytes");
+    assert_eq!(part.header("content-range"), Some(format!("bytes 0-{}/{total}", FIRST_PART_BYTES - 1).as_str()));
+    assert_eq!(part.header("x-amz-mp-parts-count"), Some("2"));
+    assert_eq!(part.etag(), Some(etag.as_str()));
+    let part = edge.request("HEAD", &format!("{object}?partNumber=2"), &[], b"").expect(206, "HeadObject partNumber=2");
+    assert_eq!(part.content_length(), Some(second.len() as u64));
+    assert_eq!(part.header("content-range"), Some(format!("bytes {FIRST_PART_BYTES}-{}/{total}", total - 1).as_str()));
+    assert!(edge.get(&format!("{object}?partNumber=2")).expect(206, "GetObject partNumber=2").body == second);
+    edge.get(&format!("{object}?partNumber=0")).expect_error(400, "InvalidArgument", "part 0");
     let none = edge.get("/lake?uploads").expect(200, "ListMultipartUploads after completion");
     assert!(xml_values(&none.body, "UploadId").is_empty(), "the completed upload is gone");
 }
