@@ -5,11 +5,15 @@
 //! ETag, whatever the store makes of it), after which the owner cores publish them
 //! (`CoreCache::publish`, a rename). A write that fails (client gone, upstream refusal)
 //! discards what it staged; a staged object dropped unsealed unlinks its files.
+//!
+//! Each piece is copied into one spare buffer and written by a spawned task while the piece
+//! goes upstream: awaiting the write before the send made a 64 MiB PUT about a fifth slower.
+//! One write is in flight at a time, so a page's pieces land in order.
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::rc::Rc;
 
-use monoio::buf::IoBuf;
 use monoio::fs::{File, OpenOptions};
 
 use super::index::PageId;
@@ -32,6 +36,10 @@ pub(crate) struct SealedPage {
     pub(crate) length_bytes: u64,
 }
 
+/// The write of one piece into a staged page, running while the piece also goes upstream;
+/// it gives back the spare buffer it wrote from.
+type PieceWrite = monoio::task::JoinHandle<(std::io::Result<()>, Vec<u8>)>;
+
 /// The pages of one object being written, in order.
 pub(crate) struct StagedObject {
     directory: CacheDirectory,
@@ -39,10 +47,17 @@ pub(crate) struct StagedObject {
     name: String,
     page_bytes: u64,
     length_bytes: u64,
+    /// Bytes handed to page writes so far.
     written_bytes: u64,
-    /// The page being written (each page file is written in one pass, then closed).
-    file: Option<File>,
+    /// The page being written (each page file is written in one pass).
+    file: Option<Rc<File>>,
     pages: Vec<StagedPage>,
+    /// The piece being written, at most one: the next waits for it (so the pieces of a page
+    /// land in order and one spare buffer serves the whole object).
+    in_flight: Option<PieceWrite>,
+    /// What pieces are copied into for their write, so the client's buffer goes back to the
+    /// upstream at once: the write no longer delays the upstream send.
+    spare: Vec<u8>,
     /// A local write failed: the upload goes on, but nothing of it is cached.
     failed: bool,
 }
@@ -57,71 +72,77 @@ impl StagedObject {
             written_bytes: 0,
             file: None,
             pages: Vec::new(),
+            in_flight: None,
+            spare: Vec::new(),
             failed: false,
         }
     }
 
-    /// Stages `buffer[range]`, the next bytes of the object, and gives the buffer back
-    /// (moved into the writes and out again: no copy). A failure to write locally only
-    /// gives up caching this object.
-    pub(crate) async fn append(&mut self, mut buffer: Vec<u8>, range: Range<usize>) -> Vec<u8> {
+    /// Stages `buffer[range]`, the next bytes of the object, and gives the buffer back at
+    /// once: the bytes are copied into the spare buffer and written while the caller sends
+    /// them upstream (the previous piece's write is awaited first). A failure to write
+    /// locally only gives up caching this object.
+    pub(crate) async fn append(&mut self, buffer: Vec<u8>, range: Range<usize>) -> Vec<u8> {
         let mut start = range.start;
         while start < range.end && !self.failed {
             let offset_in_page = self.written_bytes % self.page_bytes;
             let take = ((self.page_bytes - offset_in_page) as usize).min(range.end - start);
-            buffer = match self.write_piece(buffer, start..start + take, offset_in_page).await {
-                Ok(buffer) => buffer,
-                Err((error, buffer)) => {
-                    log::warn!("cache: cannot stage a written page ({error}); this object is not cached");
-                    self.failed = true;
-                    self.file = None;
-                    buffer
-                }
-            };
+            if let Err(error) = self.write_piece(&buffer[start..start + take], offset_in_page).await {
+                log::warn!("cache: cannot stage a written page ({error}); this object is not cached");
+                self.failed = true;
+                self.file = None;
+            }
             start += take;
         }
         buffer
     }
 
-    async fn write_piece(
-        &mut self,
-        buffer: Vec<u8>,
-        piece: Range<usize>,
-        offset_in_page: u64,
-    ) -> Result<Vec<u8>, (std::io::Error, Vec<u8>)> {
+    /// Waits for the piece being written, if any.
+    async fn settle(&mut self) -> std::io::Result<()> {
+        let Some(write) = self.in_flight.take() else { return Ok(()) };
+        let (written, spare) = write.await;
+        self.spare = spare;
+        written
+    }
+
+    async fn write_piece(&mut self, piece: &[u8], offset_in_page: u64) -> std::io::Result<()> {
+        self.settle().await?;
         if offset_in_page == 0 {
             let path = self.directory.staging_path(&format!("{}-{}", self.name, self.pages.len()));
-            let opened = OpenOptions::new().write(true).create(true).truncate(true).open(&path).await;
             // Listed before it is known to exist: whatever happens, it is unlinked.
-            self.pages.push(StagedPage { path, length_bytes: 0, data_crc32c: 0 });
-            match opened {
-                Ok(file) => self.file = Some(file),
-                Err(error) => return Err((error, buffer)),
-            }
+            self.pages.push(StagedPage { path: path.clone(), length_bytes: 0, data_crc32c: 0 });
+            let file = OpenOptions::new().write(true).create(true).truncate(true).open(&path).await?;
+            self.file = Some(Rc::new(file));
         }
-        let (Some(page), Some(file)) = (self.pages.last_mut(), self.file.as_ref()) else {
-            return Err((std::io::Error::other("no staged page is open"), buffer));
+        let (Some(page), Some(file)) = (self.pages.last_mut(), self.file.clone()) else {
+            return Err(std::io::Error::other("no staged page is open"));
         };
-        page.data_crc32c = crc32c::crc32c_append(page.data_crc32c, &buffer[piece.clone()]);
-        let length = (piece.end - piece.start) as u64;
-        let (written, slice) = file.write_all_at(buffer.slice(piece), PAGE_DATA_OFFSET + offset_in_page).await;
-        let buffer = slice.into_inner();
-        if let Err(error) = written {
-            return Err((error, buffer));
-        }
-        page.length_bytes += length;
-        self.written_bytes += length;
+        page.data_crc32c = crc32c::crc32c_append(page.data_crc32c, piece);
+        page.length_bytes += piece.len() as u64;
+        self.written_bytes += piece.len() as u64;
         if self.written_bytes.is_multiple_of(self.page_bytes) || self.written_bytes == self.length_bytes {
-            if let Some(file) = self.file.take() {
-                let _ = file.close().await;
-            }
+            // The page's last piece: the file closes when its write lets go of it.
+            self.file = None;
         }
-        Ok(buffer)
+        let mut spare = std::mem::take(&mut self.spare);
+        spare.clear();
+        spare.extend_from_slice(piece);
+        // Spawned, so it proceeds while the caller awaits the upstream. Should the write be
+        // abandoned (the request dropped), the task only writes into an unlinked file.
+        self.in_flight = Some(monoio::spawn(async move {
+            let (written, spare) = file.write_all_at(spare, PAGE_DATA_OFFSET + offset_in_page).await;
+            (written, spare)
+        }));
+        Ok(())
     }
 
     /// The staged pages as pages of `version` (the upstream acknowledged the write): each
     /// gets its header. `None`, with everything unlinked, when anything is missing.
     pub(crate) async fn seal(mut self, version: &ObjectVersion) -> Option<Vec<SealedPage>> {
+        if let Err(error) = self.settle().await {
+            log::warn!("cache: cannot stage a written page ({error}); this object is not cached");
+            self.failed = true;
+        }
         let whole = !self.failed
             && self.written_bytes == self.length_bytes
             && version.size_bytes == self.length_bytes
@@ -164,9 +185,8 @@ impl StagedObject {
 
     /// Unlinks everything staged (the write failed).
     pub(crate) async fn discard(mut self) {
-        if let Some(file) = self.file.take() {
-            let _ = file.close().await;
-        }
+        let _ = self.settle().await;
+        self.file = None;
         for page in self.pages.drain(..) {
             let _ = monoio::fs::remove_file(&page.path).await;
         }
