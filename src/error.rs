@@ -216,7 +216,10 @@ impl From<crate::upstream::UpstreamError> for S3Error {
                     format!("The upstream store answered {} {code}: {message}", response.status)
                 };
                 let throttled = response.status == 429 || matches!(code, "SlowDown");
-                let failing = response.status >= 500 || matches!(code, "InternalError" | "ServiceUnavailable");
+                // 501 NotImplemented is an answer, not a failure: the client learns what the
+                // upstream cannot do (as it would from s3core).
+                let failing = (response.status >= 500 && response.status != 501)
+                    || matches!(code, "InternalError" | "ServiceUnavailable");
                 if throttled {
                     return S3Error::with_message(S3ErrorCode::SlowDown, detail("Please reduce your request rate."));
                 }
@@ -374,6 +377,7 @@ mod tests {
         assert_eq!(answer(429, "TooManyRequests", "").code, S3ErrorCode::SlowDown);
         assert_eq!(answer(500, "InternalError", "boom").code, S3ErrorCode::ServiceUnavailable);
         assert_eq!(answer(502, "UnknownError", "").code, S3ErrorCode::ServiceUnavailable);
+        assert_eq!(answer(501, "NotImplemented", "").code, S3ErrorCode::NotImplemented, "what the upstream cannot do");
         assert_eq!(answer(200, "InternalError", "").code, S3ErrorCode::ServiceUnavailable, "an error inside a 200");
         let missing = answer(404, "NoSuchKey", "gone");
         assert_eq!((missing.code, missing.message.as_ref()), (S3ErrorCode::NoSuchKey, "gone"));

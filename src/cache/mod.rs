@@ -14,6 +14,7 @@
 
 pub(crate) mod index;
 pub(crate) mod page_file;
+pub(crate) mod staged;
 pub(crate) mod stats;
 
 use std::cell::{Cell, RefCell};
@@ -92,12 +93,25 @@ impl CacheDirectory {
         self.root.join("pages").join(&name[..2]).join(name)
     }
 
-    /// Creates the fan-out directories (at start, before any core runs).
+    /// Where a write stages the pages it fills (`ROOT/staging/NAME`): on the pages'
+    /// filesystem, so publishing one is a rename, and outside `pages/`, so nothing staged is
+    /// ever taken for a page.
+    pub(crate) fn staging_path(&self, name: &str) -> PathBuf {
+        self.root.join("staging").join(name)
+    }
+
+    /// Creates the fan-out directories and an empty staging directory (at start, before any
+    /// core runs: what a crash left staged belongs to no write any more).
     pub(crate) fn create(&self) -> io::Result<()> {
         for first in 0..=255u8 {
             std::fs::create_dir_all(self.root.join("pages").join(hex(&[first])))?;
         }
-        Ok(())
+        let staging = self.root.join("staging");
+        match std::fs::remove_dir_all(&staging) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+        std::fs::create_dir_all(staging)
     }
 
     /// Every page file on disk with its header, for the index a restart begins with (headers
@@ -161,6 +175,8 @@ pub(crate) struct CoreCache {
     page_bytes: u64,
     /// This core's counters (its gauges are read from the index at snapshot time).
     counts: Cell<CacheCounts>,
+    /// This core's share of `--cache-capacity` (what a write may fill is bounded by it).
+    capacity_bytes: u64,
 }
 
 impl CoreCache {
@@ -170,7 +186,41 @@ impl CoreCache {
             index: RefCell::new(PageIndex::new(capacity_bytes)),
             page_bytes,
             counts: Cell::new(CacheCounts::default()),
+            capacity_bytes,
         }
+    }
+
+    pub(crate) fn directory(&self) -> &CacheDirectory {
+        &self.directory
+    }
+
+    pub(crate) fn capacity_bytes(&self) -> u64 {
+        self.capacity_bytes
+    }
+
+    /// Makes a page staged by a write (a whole page file at `staged`, header included) this
+    /// core's page `id`, servable from now on. Readers that miss it meanwhile wait, as for a
+    /// fetch. A page already here or being fetched is the same bytes (same version, same
+    /// index): the staged copy is dropped. `false` when it was not published.
+    pub(crate) async fn publish(&self, id: PageId, staged: &Path, length_bytes: u64) -> bool {
+        if !matches!(self.index.borrow().lookup(&id), Lookup::Absent) {
+            let _ = monoio::fs::remove_file(staged).await;
+            return false;
+        }
+        self.index.borrow_mut().begin_fill(id);
+        let victims = self.index.borrow_mut().make_room(length_bytes);
+        self.count(|counts| counts.evictions += victims.len() as u64);
+        for victim in victims {
+            let _ = monoio::fs::remove_file(self.directory.page_path(&victim)).await;
+        }
+        let renamed = monoio::fs::rename(staged, self.directory.page_path(&id)).await;
+        if renamed.is_err() {
+            let _ = monoio::fs::remove_file(staged).await;
+        }
+        let outcome = renamed.map(|()| length_bytes).map_err(|error| FetchFailure::Local(error.to_string()));
+        let published = outcome.is_ok();
+        self.index.borrow_mut().finish_fill(id, outcome);
+        published
     }
 
     #[cfg(test)]

@@ -24,6 +24,11 @@ async fn check_exists(services: &CoreServices, bucket: &str, key: Option<&str>) 
 
 pub(crate) async fn get_acl(services: &CoreServices, bucket: String, key: Option<String>) -> Result<Response, S3Error> {
     check_exists(services, &bucket, key.as_deref()).await?;
+    Ok(owner_policy())
+}
+
+/// The owner's FULL_CONTROL grant (also what s3core answers in front of an upstream).
+pub(crate) fn owner_policy() -> Response {
     let mut xml = XmlWriter::with_declaration();
     xml.open_root("AccessControlPolicy");
     xml.open("Owner");
@@ -40,7 +45,7 @@ pub(crate) async fn get_acl(services: &CoreServices, bucket: String, key: Option
     xml.close("Grant");
     xml.close("AccessControlList");
     xml.close("AccessControlPolicy");
-    Ok(Response::xml(xml.finish()))
+    Response::xml(xml.finish())
 }
 
 pub(crate) async fn put_acl(
@@ -50,6 +55,13 @@ pub(crate) async fn put_acl(
     key: Option<String>,
 ) -> Result<Response, S3Error> {
     check_exists(services, &bucket, key.as_deref()).await?;
+    check_private(request).await?;
+    Ok(Response::ok())
+}
+
+/// Accepts an ACL that grants the owner alone (the `private` canned ACL, or such a body) and
+/// refuses anything sharing the data with NotImplemented.
+pub(crate) async fn check_private(request: &mut S3Request<'_>) -> Result<(), S3Error> {
     if let Some(canned) = request.head.header("x-amz-acl") {
         if !canned.trim().eq_ignore_ascii_case("private") {
             return Err(s3_error!(NotImplemented, "only the private canned ACL is supported"));
@@ -71,5 +83,5 @@ pub(crate) async fn put_acl(
             return Err(s3_error!(NotImplemented, "ACL grants are not supported"));
         }
     }
-    Ok(Response::ok())
+    Ok(())
 }

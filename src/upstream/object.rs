@@ -223,6 +223,19 @@ impl Upstream {
         Ok(ObjectHead::from_head(&head))
     }
 
+    /// HeadObject of part `part_number` of a multipart object: its `content_range` is the
+    /// part's span of the object (and its total size), its ETag the object's.
+    pub async fn head_object_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        part_number: u32,
+    ) -> Result<ObjectHead, UpstreamError> {
+        let call = Call::new("HEAD", Some(bucket), Some(key)).query("partNumber", Some(&part_number.to_string()));
+        let (head, _) = stream(self.execute(&call, &mut InMemoryBody::empty(), Want::Stream).await?)?;
+        Ok(ObjectHead::from_head(&head))
+    }
+
     /// GetObject, the body left to read from `ObjectResponse::body` (read it to the end to
     /// reuse the connection). Only the head is retried: a body that breaks off is
     /// `UpstreamError::Interrupted`, and the caller may ask again from where it stopped.

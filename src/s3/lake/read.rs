@@ -2,10 +2,13 @@
 //! upstream gave them, conditions and ranges evaluated here, and a body the connection sends
 //! from cache pages (`LakeSlice`).
 
+use std::rc::Rc;
+
 use http::StatusCode;
 
 use super::{Lake, LakeSlice};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::limits::PART_NUMBER_MAX;
 use crate::s3::conditional::check_read_version;
 use crate::s3::names::check_version_id;
 use crate::s3::range::{parse_range, RangeRequest};
@@ -24,6 +27,8 @@ const RELAYED_HEADERS: &[&str] = &[
     "x-amz-tagging-count",
     "x-amz-version-id",
     "x-amz-storage-class",
+    // Sent with a part (`partNumber`).
+    "x-amz-mp-parts-count",
 ];
 
 pub(super) async fn get_object(
@@ -34,10 +39,28 @@ pub(super) async fn get_object(
     head_only: bool,
 ) -> Result<Response, S3Error> {
     check_version_id(request.query)?;
-    if request.query.has("partNumber") {
-        return Err(s3_error!(NotImplemented, "partNumber is not available in front of an upstream store yet"));
-    }
-    let known = lake.objects.resolve(&lake.upstream, &bucket, &key).await?;
+    let part_number = match request.query.get("partNumber") {
+        None => None,
+        Some(text) => {
+            Some(text.parse::<u32>().ok().filter(|number| (1..=PART_NUMBER_MAX).contains(number)).ok_or_else(|| {
+                s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
+            })?)
+        }
+    };
+    // A part is a span of the object's current version, served from its pages like a range.
+    let (known, part) = match part_number {
+        Some(number) => {
+            if request.head.header("range").is_some() {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter"
+                ));
+            }
+            let (known, offset, length) = lake.objects.resolve_part(&lake.upstream, &bucket, &key, number).await?;
+            (Rc::new(known), Some((offset, length)))
+        }
+        None => (lake.objects.resolve(&lake.upstream, &bucket, &key).await?, None),
+    };
     let version = &known.version;
     let last_modified_ms = known.head.last_modified_ms.unwrap_or(0);
     let mut response = Response::new(StatusCode::OK);
@@ -63,7 +86,12 @@ pub(super) async fn get_object(
         }
         return Err(error);
     }
-    let (offset, length) = match parse_range(request.head.header("range"), version.size_bytes) {
+    let range = match part {
+        Some((start, length)) if length < version.size_bytes => RangeRequest::Partial { start, length },
+        Some(_) => RangeRequest::Whole,
+        None => parse_range(request.head.header("range"), version.size_bytes),
+    };
+    let (offset, length) = match range {
         RangeRequest::Whole => (0, version.size_bytes),
         RangeRequest::Partial { start, length } => {
             response.status = StatusCode::PARTIAL_CONTENT;

@@ -3,19 +3,23 @@
 //! whole; a client that leaves mid-body makes the upstream request fail, so no object is made.
 //! What this core knew of a written or deleted object is forgotten, so its next read asks the
 //! upstream (other cores revalidate by their `--upstream-revalidate` period).
+//!
+//! A PUT fills the cache on its way: its bytes are staged into pages as they flow to the
+//! upstream, and published under the ETag the upstream answered once it acknowledged, before
+//! the client hears of it, so a read that follows finds them. A PUT that fails discards them.
 
-use std::io;
-
-use super::{relay, Lake};
+use super::client_body::ClientBody;
+use super::forward::answer;
+use super::Lake;
+use crate::cache::ObjectVersion;
 use crate::error::S3Error;
-use crate::http::body::BodyError;
 use crate::limits::{OBJECT_BYTES_MAX, XML_BODY_BYTES_MAX};
 use crate::s3::documents::delete::decode_delete;
 use crate::s3::metadata::WriteMetadata;
 use crate::s3::upload::check_upload_length;
 use crate::s3::{Response, S3Request};
 use crate::s3_error;
-use crate::upstream::{BodySource, PutOptions, UpstreamError};
+use crate::upstream::{PutOptions, UpstreamError};
 
 /// Request headers a PUT passes on to the upstream besides type and user metadata.
 const PASSED_HEADERS: &[&str] = &[
@@ -28,33 +32,6 @@ const PASSED_HEADERS: &[&str] = &[
     "x-amz-checksum-sha1",
     "x-amz-checksum-sha256",
 ];
-
-/// A client's request body as the upstream client's `BodySource`: read from the connection
-/// as the upstream takes it. Not replayable.
-struct ClientBody<'r, 'a> {
-    request: &'r mut S3Request<'a>,
-    length: u64,
-    /// Why the client's body failed (its own S3 error, not the upstream's).
-    failure: Option<BodyError>,
-}
-
-impl BodySource for ClientBody<'_, '_> {
-    fn length(&self) -> u64 {
-        self.length
-    }
-
-    async fn fill(&mut self, mut buffer: Vec<u8>, max_bytes: usize) -> (io::Result<usize>, Vec<u8>) {
-        let request = &mut *self.request;
-        match request.body.read_into(request.connection, &mut buffer, max_bytes).await {
-            Ok(read) => (Ok(read), buffer),
-            Err(error) => {
-                let message = error.to_string();
-                self.failure = Some(error);
-                (Err(io::Error::other(message)), buffer)
-            }
-        }
-    }
-}
 
 pub(super) async fn put_object(
     lake: &Lake,
@@ -80,16 +57,34 @@ pub(super) async fn put_object(
             options.headers.push((name.to_string(), value.to_string()));
         }
     }
-    let mut body = ClientBody { request, length, failure: None };
+    let staged = lake.pages.stage(length);
+    let mut body = ClientBody::new(request, length, staged);
     let written = lake.upstream.put_object(&bucket, &key, &mut body, &options).await;
     lake.objects.forget(&bucket, &key);
+    let staged = body.staged.take();
     let head = match written {
         Ok(head) => head,
-        Err(UpstreamError::Source(_)) if body.failure.is_some() => {
-            return Err(body.failure.take().map(S3Error::from).unwrap_or_else(|| s3_error!(IncompleteBody)));
+        Err(error) => {
+            if let Some(staged) = staged {
+                staged.discard().await;
+            }
+            return Err(match error {
+                UpstreamError::Source(_) if body.failure.is_some() => {
+                    body.failure.take().map(S3Error::from).unwrap_or_else(|| s3_error!(IncompleteBody))
+                }
+                error => error.into(),
+            });
         }
-        Err(error) => return Err(error.into()),
     };
+    if let (Some(staged), Some(etag)) = (staged, head.etag.as_deref()) {
+        // Pages are keyed by the ETag the upstream answered, whatever it is (an MD5 or not):
+        // it is what its HEAD will say of this version.
+        let etag = etag.trim_matches('"').to_string();
+        let version = ObjectVersion { bucket: bucket.clone(), key: key.clone(), etag, size_bytes: length };
+        if let Some(pages) = staged.seal(&version).await {
+            lake.pages.publish(pages).await;
+        }
+    }
     let mut response = Response::ok();
     if let Some(etag) = &head.etag {
         response.push_header("ETag", etag);
@@ -115,9 +110,9 @@ pub(super) async fn delete_objects(
     let document = request.read_document(XML_BODY_BYTES_MAX).await?;
     let delete = decode_delete(&document)?;
     let keys: Vec<&str> = delete.keys.iter().map(String::as_str).collect();
-    let answer = lake.upstream.delete_objects(&bucket, &keys, delete.quiet).await;
+    let deleted = lake.upstream.delete_objects(&bucket, &keys, delete.quiet).await;
     for key in &delete.keys {
         lake.objects.forget(&bucket, key);
     }
-    relay(answer?)
+    answer(deleted?)
 }
