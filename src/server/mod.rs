@@ -13,6 +13,8 @@ mod core;
 mod drain;
 mod lifecycle;
 mod logging;
+#[doc(hidden)]
+pub mod observation_cost;
 mod open_files;
 mod send_object;
 mod shutdown;
