@@ -72,12 +72,12 @@ duration_seconds() {
   esac
 }
 
-# write_nginx_conf FILE TMPDIR PORT ROOT: the nginx.conf perf/nginx.sh and perf/compare.sh use (one worker,
-# foreground, sendfile, no access log, long keep-alive; every temp path under TMPDIR), serving
-# ROOT on 127.0.0.1:PORT.
-write_nginx_conf() {
-  local file=$1 tmp=$2 port=$3 root=$4
-  cat >"$file" <<NGINX_CONF
+# nginx_conf_head TMPDIR: what both nginx configurations share (one worker, foreground,
+# sendfile, no access log, long keep-alive, every temp path under TMPDIR), up to and inside
+# the open http block.
+nginx_conf_head() {
+  local tmp=$1
+  cat <<NGINX_CONF
 worker_processes 1;
 daemon off;
 pid $tmp/nginx.pid;
@@ -96,6 +96,16 @@ http {
   fastcgi_temp_path $tmp/fastcgi;
   uwsgi_temp_path $tmp/uwsgi;
   scgi_temp_path $tmp/scgi;
+NGINX_CONF
+}
+
+# write_nginx_conf FILE TMPDIR PORT ROOT: the nginx.conf perf/nginx.sh and perf/compare.sh use (one worker,
+# foreground, sendfile, no access log, long keep-alive; every temp path under TMPDIR), serving
+# ROOT on 127.0.0.1:PORT.
+write_nginx_conf() {
+  local file=$1 tmp=$2 port=$3 root=$4
+  nginx_conf_head "$tmp" >"$file"
+  cat >>"$file" <<NGINX_CONF
   server {
     listen 127.0.0.1:$port;
     root $root;
@@ -111,25 +121,8 @@ NGINX_CONF
 # One worker, foreground, sendfile, no access log, every path under TMPDIR, on 127.0.0.1:PORT.
 write_nginx_cache_conf() {
   local file=$1 tmp=$2 port=$3 upstream=$4
-  cat >"$file" <<NGINX_CONF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  default_type application/octet-stream;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  client_body_temp_path $tmp/client_body;
-  proxy_temp_path $tmp/proxy;
-  fastcgi_temp_path $tmp/fastcgi;
-  uwsgi_temp_path $tmp/uwsgi;
-  scgi_temp_path $tmp/scgi;
+  nginx_conf_head "$tmp" >"$file"
+  cat >>"$file" <<NGINX_CONF
   # Large enough for every object the run reads: nothing is evicted during a run.
   proxy_cache_path $tmp/cache levels=1:2 keys_zone=lake:64m max_size=32g inactive=1d use_temp_path=off;
   upstream store {
