@@ -643,6 +643,14 @@ fn metrics_count_hits_misses_bytes_and_coalesced_waits_on(mut lake: Parts<'_>) {
     assert_eq!(value(&hot, "s3core_cache_misses_total"), 4, "no new miss");
     assert_eq!(value(&hot, "s3core_cache_upstream_bytes_total"), size as u64, "nothing fetched again");
     assert_eq!(value(&hot, "s3core_cache_served_bytes_total"), 2 * size as u64);
+    // The status page's numbers: 4 hits of 8 lookups.
+    let (status, body) = lake.edge.node.admin_get("/status.json", &[]);
+    assert_eq!(status, 200, "{body}");
+    let document: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let cache = &document["cache"];
+    assert_eq!((cache["hits"].as_u64(), cache["misses"].as_u64()), (Some(4), Some(4)), "{body}");
+    assert_eq!(cache["hit_ratio"].as_f64(), Some(0.5), "{body}");
+    assert_eq!(cache["upstream_bytes"].as_u64(), Some(size as u64), "{body}");
     // Concurrent cold readers of one page: one fetch, the others wait for it. Slow answers
     // keep the fetch in flight while they all arrive.
     lake.upstream.put("/lake/hot", &data[..MIB]).expect(200, "PUT upstream");

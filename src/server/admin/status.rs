@@ -91,8 +91,24 @@ pub(crate) fn json(scraped: &Scraped, lifecycle: &Lifecycle) -> String {
             "free_bytes": filesystem.free_bytes,
             "size_bytes": filesystem.size_bytes,
         })),
-        // Filled in once an upstream (read-through cache) exists.
-        "cache": Value::Null,
+        "cache": scraped.lake.as_ref().map(|lake| cache_json(&lake.cache)),
     })
     .to_string()
+}
+
+/// In front of an upstream: the page cache of every core together. `hit_ratio` is the share of
+/// page lookups that found the page stored (a lookup that waited for another's fetch is not a
+/// hit; it is counted in `coalesced`); null before the first lookup.
+fn cache_json(cache: &crate::cache::stats::CacheCounts) -> Value {
+    let lookups = cache.hits + cache.misses + cache.coalesced;
+    json!({
+        "hits": cache.hits,
+        "misses": cache.misses,
+        "coalesced": cache.coalesced,
+        "hit_ratio": (lookups > 0).then(|| cache.hits as f64 / lookups as f64),
+        "upstream_bytes": cache.upstream_bytes,
+        "served_bytes": cache.served_bytes,
+        "resident_bytes": cache.resident_bytes,
+        "capacity_bytes": cache.capacity_bytes,
+    })
 }
