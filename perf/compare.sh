@@ -170,18 +170,6 @@ launch() {
   SERVER_LOG=$logfile
 }
 
-# distinct_ports N: N free ports, one per line.
-distinct_ports() {
-  local n=$1 got=() p tries=0
-  while (( ${#got[@]} < n && tries < 100 )); do
-    tries=$(( tries + 1 ))
-    p=$(free_port) || return 1
-    [[ " ${got[*]} " == *" $p "* ]] || got+=("$p")
-  done
-  (( ${#got[@]} == n )) || return 1
-  printf '%s\n' "${got[@]}"
-}
-
 start_s3core() {
   local bin=$1
   PORT=$(free_port) || return 1

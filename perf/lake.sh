@@ -178,18 +178,6 @@ launch() {
   disown "$!" 2>/dev/null || true  # no "Terminated" job notice when it is stopped
 }
 
-# distinct_ports N: N free ports, one per line.
-distinct_ports() {
-  local n=$1 got=() p tries=0
-  while (( ${#got[@]} < n && tries < 100 )); do
-    tries=$(( tries + 1 ))
-    p=$(free_port) || return 1
-    [[ " ${got[*]} " == *" $p "* ]] || got+=("$p")
-  done
-  (( ${#got[@]} == n )) || return 1
-  printf '%s\n' "${got[@]}"
-}
-
 # until_ok SECONDS CMD...: runs CMD every 0.25 s until it succeeds, at most SECONDS.
 until_ok() {
   local deadline=$(( SECONDS + $1 ))

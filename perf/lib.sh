@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for perf/run.sh, perf/nginx.sh and perf/compare.sh (sourced, not run).
+# Shared helpers for the perf/ scripts (sourced, not run).
 # Every wait here is bounded; nothing here kills a process it did not start.
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on (tries at most 200 candidates).
@@ -14,6 +14,18 @@ free_port() {
   done
   echo "no free port found" >&2
   return 1
+}
+
+# distinct_ports N: N free ports, one per line.
+distinct_ports() {
+  local n=$1 got=() p tries=0
+  while (( ${#got[@]} < n && tries < 100 )); do
+    tries=$(( tries + 1 ))
+    p=$(free_port) || return 1
+    [[ " ${got[*]} " == *" $p "* ]] || got+=("$p")
+  done
+  (( ${#got[@]} == n )) || return 1
+  printf '%s\n' "${got[@]}"
 }
 
 # wait_port PORT PID SECONDS: waits until 127.0.0.1:PORT accepts, PID is alive, at most SECONDS.
